@@ -1,0 +1,74 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"mqtt-endpoint/bridge/registry"
+	"mqtt-endpoint/source"
+)
+
+// conn is the endpoint's state of one authenticated device connection.
+type conn struct {
+	nonce   string // random, unguessable; unique per connection
+	key     deviceKey
+	cl      *mqtt.Client
+	app     *registry.Application
+	dev     *registry.Device
+	dialect registry.Dialect
+	v5      bool
+	log     *slog.Logger
+
+	ctx    context.Context // ends when the connection ends
+	cancel context.CancelFunc
+	acks   *ackQueue
+
+	will        *source.Publish // the last will as an event, nil without one
+	willOnClose atomic.Bool     // a v5 DISCONNECT with a reason other than 0x00 keeps the will
+	finishOne   sync.Once       // emits the disconnect events exactly once
+}
+
+func newNonce() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// publishFor builds the event skeleton of a publish by this connection for dev.
+func (c *conn) publishFor(dev *registry.Device) source.Publish {
+	return source.Publish{
+		Application:    c.app.Name,
+		ApplicationUID: c.app.UID,
+		Device:         dev.Name,
+		DeviceUID:      dev.UID,
+		Sender:         c.dev.Name,
+		SenderUID:      c.dev.UID,
+	}
+}
+
+// flushAck writes the acknowledgement of one QoS 1 publish. On MQTT 3.1.1, which has no negative
+// acknowledgement, a failure closes the connection instead so that the client sends it again (SPEC §6).
+func (c *conn) flushAck(id uint16, err error) bool {
+	if err != nil && !c.v5 {
+		c.log.Info("closing v3.1.1 connection: publish not accepted", "packet_id", id, "err", err)
+		c.cl.Stop(err)
+		return false
+	}
+	code := pubackCode(err)
+	ack := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Puback},
+		PacketID:    id,
+		ReasonCode:  code.Code,
+	}
+	if err != nil {
+		ack.Properties.ReasonString = code.Reason
+	}
+	return c.cl.WritePacket(ack) == nil
+}

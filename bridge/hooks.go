@@ -1,0 +1,221 @@
+package bridge
+
+import (
+	"context"
+	"strings"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"mqtt-endpoint/bridge/auth"
+	"mqtt-endpoint/source"
+)
+
+// hook is the one mochi hook of the endpoint: every event of a device connection passes here.
+// mochi is told to route nothing: publishes become events, never messages to other clients.
+type hook struct {
+	mqtt.HookBase
+	s *Server
+}
+
+// ID names the hook for mochi.
+func (h *hook) ID() string { return "mqtt-endpoint" }
+
+// Provides lists the mochi events the hook handles; mochi skips a method not listed here.
+func (h *hook) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnDisconnect,
+		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWill:
+		return true
+	}
+	return false
+}
+
+// OnConnect authenticates the client and refuses it with the CONNACK code of SPEC §5.
+// mochi sends no CONNACK when this returns an error, so refusals are sent here.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	s := h.s
+	refuse := func(err error) error {
+		code := connackCode(cl.Properties.ProtocolVersion, err)
+		s.log.Info("connection refused", "remote", cl.Net.Remote, "listener", cl.Net.Listener,
+			"username", string(pk.Connect.Username), "client_id", pk.Connect.ClientIdentifier, "code", code.Code, "err", err)
+		s.metrics.connect("refused")
+		_ = s.mochi.SendConnack(cl, code, false, nil)
+		return err
+	}
+	if s.closing.Load() {
+		return refuse(errShuttingDown)
+	}
+	if !pk.Connect.Clean {
+		return refuse(errCleanStartRequired)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.ConnectTimeout)
+	defer cancel()
+	id, err := s.opts.Authenticator.Authenticate(ctx, auth.Request{
+		Username:    string(pk.Connect.Username),
+		HasUsername: pk.Connect.UsernameFlag,
+		Password:    pk.Connect.Password,
+		HasPassword: pk.Connect.PasswordFlag,
+		ClientID:    pk.Connect.ClientIdentifier,
+	})
+	if err != nil {
+		return refuse(err)
+	}
+
+	c := &conn{
+		nonce:   newNonce(),
+		key:     deviceKey{id.App.Name, id.Device.Name},
+		cl:      cl,
+		app:     id.App,
+		dev:     id.Device,
+		dialect: dialectOf(id.App, id.Device),
+		v5:      cl.Properties.ProtocolVersion == 5,
+	}
+	c.log = s.log.With("app", c.key.app, "device", c.key.device, "conn", c.nonce)
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.acks = newAckQueue(int(s.opts.ReceiveMaximum), c.flushAck)
+	if pk.Connect.WillFlag {
+		w := c.publishFor(id.Device)
+		w.Channel = pk.Connect.WillTopic // the will topic verbatim, not parsed (drogue-mqtt.md §9.4)
+		w.ContentType = pk.Connect.WillProperties.ContentType
+		w.Payload = pk.Connect.WillPayload
+		c.will = &w
+	}
+	// mochi would deliver the will to other clients: it becomes an event instead (mochi-tls.md A.8).
+	cl.Properties.Will = mqtt.Will{}
+	// mochi keys sessions by client id across all tenants; a per-connection id keeps devices of
+	// different applications apart and leaves takeover to the endpoint (OnSessionEstablish).
+	cl.ID = c.key.app + "/" + c.key.device + "/" + c.nonce
+	if cl.State.Keepalive == 0 {
+		// A client that asks for no keep-alive would hold its socket forever.
+		cl.State.Keepalive = s.opts.MaxKeepalive
+		cl.State.ServerKeepalive = true
+	}
+	s.conns.Store(cl, c)
+	return nil
+}
+
+// OnConnectAuthenticate accepts exactly the clients OnConnect authenticated.
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	_, ok := h.s.conns.Load(cl)
+	return ok
+}
+
+// OnSessionEstablish takes the device over from an older connection and emits the connected
+// event before CONNACK, so that it precedes the device's first event.
+func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	c := h.s.connOf(cl)
+	if c == nil {
+		return
+	}
+	if old := h.s.table.Claim(c); old != nil {
+		h.s.takeover(old)
+	}
+	h.s.metrics.connect("accepted")
+	c.log.Info("device connected", "remote", cl.Net.Remote, "listener", cl.Net.Listener, "protocol", cl.Properties.ProtocolVersion)
+	h.s.emit(c, source.ConnectionEvent(c.publishFor(c.dev), true))
+}
+
+// OnDisconnect releases the connection and emits the last will (unless the client disconnected
+// normally) and the disconnected event.
+func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	v, ok := h.s.conns.LoadAndDelete(cl)
+	if !ok {
+		return
+	}
+	c := v.(*conn)
+	c.cancel()
+	h.s.table.Release(c)
+	h.s.finish(c, err != nil)
+}
+
+// OnPacketRead refuses what mochi would otherwise accept or drop silently.
+func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	c := h.s.connOf(cl)
+	if c == nil {
+		return pk, nil
+	}
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+		if pk.FixedHeader.Qos > 1 { // CONNACK says Maximum QoS 1
+			h.s.disconnect(c, packets.ErrQosNotSupported)
+			return pk, packets.ErrRejectPacket
+		}
+		if hasSysPrefix(pk.TopicName) {
+			// mochi drops $SYS publishes without an ack; refuse them in order instead.
+			h.s.refusePublish(c, pk, errNotAuthorized)
+		}
+	case packets.Disconnect:
+		if pk.ReasonCode != packets.CodeDisconnect.Code {
+			// Only a normal disconnection (0x00) discards the will [MQTT-3.1.2-10].
+			c.willOnClose.Store(true)
+		}
+	}
+	return pk, nil
+}
+
+// OnPacketEncode advertises the endpoint's limits in the v5 CONNACK (SPEC §9).
+func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Connack || pk.ProtocolVersion != 5 || pk.ReasonCode != packets.CodeSuccess.Code {
+		return pk
+	}
+	p := &pk.Properties
+	p.MaximumPacketSize = h.s.opts.MaximumPacketSize
+	p.TopicAliasMaximum = h.s.opts.TopicAliasMaximum
+	p.RetainAvailable, p.RetainAvailableFlag = 0, true
+	p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
+	p.SubIDAvailable, p.SubIDAvailableFlag = 0, true
+	p.WildcardSubAvailable, p.WildcardSubAvailableFlag = 1, true
+	return pk
+}
+
+// OnACLCheck lets every publish reach OnPublish (which refuses in order) and, until commands
+// exist, no subscription through.
+func (h *hook) OnACLCheck(_ *mqtt.Client, _ string, write bool) bool {
+	return write
+}
+
+// OnWill never lets mochi publish a will; OnConnect already removed it.
+func (h *hook) OnWill(_ *mqtt.Client, w mqtt.Will) (mqtt.Will, error) {
+	w.Flag = 0
+	return w, nil
+}
+
+// OnPublish turns a device publish into an event. It never lets mochi route or retain it:
+// success is sent by the ack queue once the sink answered, so mochi is told to drop the packet.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	s := h.s
+	c := s.connOf(cl)
+	if c == nil {
+		return pk, packets.ErrRejectPacket
+	}
+	p, err := s.publish(c, pk)
+	if err != nil {
+		s.refusePublish(c, pk, err)
+		return pk, packets.ErrRejectPacket
+	}
+	if pk.FixedHeader.Qos == 0 {
+		if !s.opts.Forwarder.ForwardAsync(p) {
+			s.metrics.publish("dropped")
+		}
+		return pk, packets.ErrRejectPacket
+	}
+	f, err := c.acks.reserve(c.ctx, pk.PacketID)
+	if err != nil { // the connection ended while the window was full
+		return pk, packets.ErrRejectPacket
+	}
+	go func() {
+		err := s.opts.Forwarder.Forward(c.ctx, p)
+		s.metrics.publishResult(err)
+		c.acks.complete(f, err)
+	}()
+	return pk, packets.ErrRejectPacket
+}
+
+// hasSysPrefix reports whether topic starts with $SYS, as mochi checks it.
+func hasSysPrefix(topic string) bool {
+	return len(topic) >= 4 && strings.EqualFold(topic[:4], "$SYS")
+}

@@ -1,0 +1,73 @@
+package bridge
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// tcpListener accepts plain TCP connections and gives each one ConnectTimeout to deliver its
+// CONNECT packet; mochi itself waits forever (mochi-tls.md A.9).
+type tcpListener struct {
+	id             string
+	address        string
+	connectTimeout time.Duration
+
+	ln        net.Listener
+	log       *slog.Logger
+	closeOnce sync.Once
+}
+
+var _ listeners.Listener = (*tcpListener)(nil)
+
+func (l *tcpListener) ID() string       { return l.id }
+func (l *tcpListener) Protocol() string { return "tcp" }
+
+func (l *tcpListener) Address() string {
+	if l.ln != nil {
+		return l.ln.Addr().String()
+	}
+	return l.address
+}
+
+func (l *tcpListener) Init(log *slog.Logger) error {
+	l.log = log
+	ln, err := net.Listen("tcp", l.address)
+	if err != nil {
+		return err
+	}
+	l.ln = ln
+	return nil
+}
+
+func (l *tcpListener) Serve(establish listeners.EstablishFn) {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				l.log.Error("accept failed; listener stops", "listener", l.id, "err", err)
+			}
+			return
+		}
+		go func() {
+			// mochi replaces this deadline with the keep-alive one once the client is authenticated.
+			_ = c.SetDeadline(time.Now().Add(l.connectTimeout))
+			if err := establish(l.id, c); err != nil {
+				l.log.Debug("connection ended", "listener", l.id, "remote", c.RemoteAddr().String(), "err", err)
+			}
+		}()
+	}
+}
+
+func (l *tcpListener) Close(closeClients listeners.CloseFn) {
+	l.closeOnce.Do(func() {
+		if l.ln != nil {
+			_ = l.ln.Close()
+		}
+		closeClients(l.id)
+	})
+}

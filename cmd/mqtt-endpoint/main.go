@@ -1,0 +1,151 @@
+// Command mqtt-endpoint is the device-facing MQTT endpoint: devices connect and publish, every
+// publish becomes a CloudEvent POSTed to K_SINK. See README.md and SPEC §3 for its configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"mqtt-endpoint/bridge"
+	"mqtt-endpoint/bridge/auth"
+	"mqtt-endpoint/bridge/registry"
+	"mqtt-endpoint/source"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "mqtt-endpoint:", err)
+		os.Exit(1)
+	}
+}
+
+// run wires the endpoint from its configuration and serves until ctx ends.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	reg, err := openRegistry(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+
+	sender, err := newSender(cfg, stdout)
+	if err != nil {
+		return err
+	}
+	if sender == nil {
+		log.Warn("K_SINK is not set: the endpoint is not ready and refuses publishes as server busy")
+	}
+	fwd := source.NewForwarder(sender, source.Options{Instance: cfg.Instance, Logger: log})
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var listeners []bridge.Listener
+	if cfg.MQTTListen != "off" {
+		listeners = append(listeners, bridge.Listener{Name: "mqtt", Address: cfg.MQTTListen})
+	}
+	srv, err := bridge.New(bridge.Options{
+		Listeners:     listeners,
+		Registry:      reg,
+		Authenticator: auth.New(reg, auth.Options{}),
+		Forwarder:     fwd,
+		Logger:        log,
+		Metrics:       metrics,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+
+	hln, err := net.Listen("tcp", cfg.HTTPListen)
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("listen http on %s: %w", cfg.HTTPListen, err)
+	}
+	log.Info("listening", "listener", "http", "address", hln.Addr().String())
+	hs := &http.Server{
+		Handler:           routes(reg, fwd, metrics),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- hs.Serve(hln) }()
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-httpDone:
+		_ = srv.Close()
+		return fmt.Errorf("serve http: %w", err)
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	err = errors.Join(srv.Close(), fwd.Close(shutdown), hs.Shutdown(shutdown))
+	log.Info("stopped")
+	return err
+}
+
+// openRegistry loads REGISTRY_PATH and watches it, or uses the embedded example in dev mode.
+func openRegistry(ctx context.Context, cfg config, log *slog.Logger) (*registry.Store, error) {
+	if cfg.RegistryPath != "" {
+		return registry.Open(ctx, cfg.RegistryPath, log)
+	}
+	r, err := registry.Parse("dev-registry.yaml (embedded)", devRegistry)
+	if err != nil {
+		return nil, fmt.Errorf("embedded dev registry: %w", err)
+	}
+	log.Info("using the embedded example registry (dev mode)")
+	return registry.NewStore(r), nil
+}
+
+// newSender returns the sink client: K_SINK, the console in dev mode, or nil (not ready).
+func newSender(cfg config, stdout io.Writer) (source.Sender, error) {
+	switch {
+	case cfg.Sink != "":
+		s, err := source.NewClient(source.ClientOptions{
+			Sink:        cfg.Sink,
+			CACerts:     cfg.CACerts,
+			CEOverrides: cfg.CEOverrides,
+			Namespace:   cfg.Namespace,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sink client for %s: %w", cfg.Sink, err)
+		}
+		return s, nil
+	case cfg.Dev:
+		return source.NewConsoleSender(stdout), nil
+	default:
+		return nil, nil
+	}
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.Dev {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

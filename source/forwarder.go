@@ -1,0 +1,340 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/protocol"
+)
+
+// Sender is the one thing the forwarder needs from a CloudEvents client.
+type Sender interface {
+	// Send delivers e and returns the sink's answer: an ACK result (or nil)
+	// when the sink accepted it.
+	Send(ctx context.Context, e cloudevents.Event) protocol.Result
+}
+
+// Defaults of Options.
+const (
+	DefaultInstance     = "drogue"
+	DefaultTimeout      = 5 * time.Second
+	DefaultRetries      = 2
+	DefaultBackoff      = 50 * time.Millisecond
+	DefaultAsyncWorkers = 64
+	DefaultAsyncQueue   = 4096
+)
+
+// Options configures a Forwarder; the zero value means the defaults.
+type Options struct {
+	// Instance is the value of the instance extension; "" means
+	// DefaultInstance.
+	Instance string
+	// Timeout bounds each attempt to send an event; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Retries is how often a transient failure (transport error, timeout,
+	// 404, 408, 409, 429, 5xx) is retried; 0 means DefaultRetries and a
+	// negative value means no retries.
+	Retries int
+	// Backoff is the wait before the first retry, doubled for each further
+	// one; 0 means DefaultBackoff.
+	Backoff time.Duration
+	// AsyncWorkers is the number of goroutines sending QoS 0 events; 0 means
+	// DefaultAsyncWorkers.
+	AsyncWorkers int
+	// AsyncQueue is the number of QoS 0 events that may wait for a worker;
+	// 0 means DefaultAsyncQueue.
+	AsyncQueue int
+	// Logger receives failures and drops; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for event times; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Instance == "" {
+		o.Instance = DefaultInstance
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	switch {
+	case o.Retries == 0:
+		o.Retries = DefaultRetries
+	case o.Retries < 0:
+		o.Retries = 0
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = DefaultBackoff
+	}
+	if o.AsyncWorkers <= 0 {
+		o.AsyncWorkers = DefaultAsyncWorkers
+	}
+	if o.AsyncQueue <= 0 {
+		o.AsyncQueue = DefaultAsyncQueue
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Stats is a snapshot of a Forwarder's counters.
+type Stats struct {
+	// Sent counts events the sink accepted.
+	Sent uint64
+	// Failed counts events the sink did not accept after all attempts.
+	Failed uint64
+	// Retried counts attempts after the first.
+	Retried uint64
+	// Dropped counts QoS 0 events never sent: queue full, not ready, invalid
+	// or closed.
+	Dropped uint64
+	// InFlight is the number of events being sent now.
+	InFlight int64
+	// Queued is the number of QoS 0 events waiting for a worker.
+	Queued int
+}
+
+// Forwarder sends the events of device publishes to the sink, synchronously
+// for QoS 1 and through a bounded worker pool for QoS 0; it is safe for
+// concurrent use.
+type Forwarder struct {
+	sender  Sender
+	builder EventBuilder
+	opts    Options
+	log     *slog.Logger
+
+	// base is the context of the QoS 0 workers, cancelled when Close gives
+	// up waiting for them.
+	base   context.Context
+	cancel context.CancelFunc
+
+	mu     sync.RWMutex // guards closed and sends on queue
+	closed bool
+	queue  chan cloudevents.Event
+	wg     sync.WaitGroup // the workers
+
+	sent, failed, retried, dropped atomic.Uint64
+	inFlight                       atomic.Int64
+}
+
+// NewForwarder returns a Forwarder sending through s, and starts its QoS 0
+// worker pool, which Close stops. A nil s means no sink is configured (SPEC
+// §3): the forwarder is not ready, Forward returns ErrNotReady and
+// ForwardAsync drops everything.
+func NewForwarder(s Sender, opts Options) *Forwarder {
+	opts = opts.withDefaults()
+	// The pool's lifetime is bounded by Close, not by a caller's context.
+	base, cancel := context.WithCancel(context.Background())
+	f := &Forwarder{
+		sender:  s,
+		builder: EventBuilder{Instance: opts.Instance},
+		opts:    opts,
+		log:     opts.Logger,
+		base:    base,
+		cancel:  cancel,
+	}
+	if s == nil {
+		return f
+	}
+	f.queue = make(chan cloudevents.Event, opts.AsyncQueue)
+	for range opts.AsyncWorkers {
+		f.wg.Go(f.work)
+	}
+	return f
+}
+
+// Ready returns nil when events can be forwarded, or why not.
+func (f *Forwarder) Ready() error {
+	if f.sender == nil {
+		return ErrNotReady
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Forward builds the event of p and sends it, retrying transient failures,
+// until the sink answered or ctx is done. It returns nil only when the sink
+// accepted the event (2xx); otherwise the error wraps ErrNotReady,
+// ErrInvalidPublish, ErrPayloadInvalid, ErrSinkUnavailable or ErrSinkRejected,
+// and the sink's last answer.
+func (f *Forwarder) Forward(ctx context.Context, p Publish) error {
+	if f.sender == nil {
+		return fmt.Errorf("forward event of %s/%s: %w", p.Application, p.Device, ErrNotReady)
+	}
+	e, err := f.builder.Event(p, f.opts.Now())
+	if err != nil {
+		return fmt.Errorf("forward: %w", err)
+	}
+	err = f.send(ctx, e)
+	if err != nil {
+		f.logFailure(ctx, slog.LevelDebug, e, err)
+	}
+	return err
+}
+
+// ForwardAsync builds the event of p and queues it for the QoS 0 workers
+// without blocking. It returns false, and counts a drop, when the event was
+// not queued: not ready, invalid publish or payload, queue full (ErrQueueFull)
+// or closed. Send failures are counted and logged, never returned.
+func (f *Forwarder) ForwardAsync(p Publish) bool {
+	if f.sender == nil {
+		f.drop(p, ErrNotReady)
+		return false
+	}
+	e, err := f.builder.Event(p, f.opts.Now())
+	if err != nil {
+		f.drop(p, err)
+		return false
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		f.drop(p, ErrClosed)
+		return false
+	}
+	select {
+	case f.queue <- e:
+		return true
+	default:
+		f.drop(p, ErrQueueFull)
+		return false
+	}
+}
+
+// Close stops accepting QoS 0 events and waits until the queued ones are sent
+// or ctx is done. In the latter case it cancels the sends still running, lets
+// the workers count the events still queued as dropped, and returns ctx's
+// error without waiting for them. Forward keeps working after Close.
+func (f *Forwarder) Close(ctx context.Context) error {
+	f.mu.Lock()
+	if !f.closed {
+		f.closed = true
+		if f.queue != nil {
+			close(f.queue)
+		}
+	}
+	f.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		f.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		f.cancel()
+		if c, ok := f.sender.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+		return nil
+	case <-ctx.Done():
+		f.cancel()
+		return fmt.Errorf("close forwarder: %w", ctx.Err())
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (f *Forwarder) Stats() Stats {
+	return Stats{
+		Sent:     f.sent.Load(),
+		Failed:   f.failed.Load(),
+		Retried:  f.retried.Load(),
+		Dropped:  f.dropped.Load(),
+		InFlight: f.inFlight.Load(),
+		Queued:   len(f.queue),
+	}
+}
+
+// work sends queued QoS 0 events until the queue is closed.
+func (f *Forwarder) work() {
+	for e := range f.queue {
+		if f.base.Err() != nil {
+			f.dropped.Add(1)
+			continue
+		}
+		if err := f.send(f.base, e); err != nil {
+			f.logFailure(f.base, slog.LevelWarn, e, err)
+		}
+	}
+}
+
+// send delivers e with up to Retries retries of transient failures, each
+// attempt bounded by Timeout, and counts the outcome.
+func (f *Forwarder) send(ctx context.Context, e cloudevents.Event) error {
+	f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+
+	backoff := f.opts.Backoff
+	for attempt := 0; ; attempt++ {
+		res := f.attempt(ctx, e)
+		class := classify(res)
+		if class == nil {
+			f.sent.Add(1)
+			return nil
+		}
+		if class == ErrSinkRejected || attempt >= f.opts.Retries {
+			f.failed.Add(1)
+			return fmt.Errorf("send event %s after %d attempts: %w: %w", e.ID(), attempt+1, class, res)
+		}
+		if err := sleep(ctx, backoff); err != nil {
+			f.failed.Add(1)
+			return fmt.Errorf("send event %s after %d attempts: %w: %w (last answer: %w)", e.ID(), attempt+1, ErrSinkUnavailable, err, res)
+		}
+		backoff *= 2
+		f.retried.Add(1)
+	}
+}
+
+func (f *Forwarder) attempt(ctx context.Context, e cloudevents.Event) protocol.Result {
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	return f.sender.Send(ctx, e)
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *Forwarder) drop(p Publish, err error) {
+	f.dropped.Add(1)
+	if f.log.Enabled(f.base, slog.LevelDebug) {
+		f.log.LogAttrs(f.base, slog.LevelDebug, "event dropped",
+			slog.String("app", p.Application),
+			slog.String("device", p.Device),
+			slog.Any("err", err))
+	}
+}
+
+func (f *Forwarder) logFailure(ctx context.Context, level slog.Level, e cloudevents.Event, err error) {
+	if !f.log.Enabled(ctx, level) {
+		return
+	}
+	app, _ := e.Extensions()[ExtApplication].(string)
+	device, _ := e.Extensions()[ExtDevice].(string)
+	f.log.LogAttrs(ctx, level, "event not delivered",
+		slog.String("app", app),
+		slog.String("device", device),
+		slog.String("event_id", e.ID()),
+		slog.Any("err", err))
+}
