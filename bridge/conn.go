@@ -29,6 +29,7 @@ type conn struct {
 	ctx    context.Context // ends when the connection ends
 	cancel context.CancelFunc
 	acks   *ackQueue
+	cmds   *commandState
 
 	will        *source.Publish // the last will as an event, nil without one
 	willOnClose atomic.Bool     // a v5 DISCONNECT with a reason other than 0x00 keeps the will
@@ -40,6 +41,9 @@ func newNonce() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
+
+// namespace prefixes the connection's subscriptions in mochi's topic tree.
+func (c *conn) namespace() string { return "$ns/" + c.nonce + "/" }
 
 // publishFor builds the event skeleton of a publish by this connection for dev.
 func (c *conn) publishFor(dev *registry.Device) source.Publish {

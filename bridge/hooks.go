@@ -25,7 +25,8 @@ func (h *hook) ID() string { return "mqtt-endpoint" }
 func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnDisconnect,
-		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWill:
+		mqtt.OnPacketRead, mqtt.OnPacketEncode, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWill,
+		mqtt.OnSubscribe, mqtt.OnUnsubscribe:
 		return true
 	}
 	return false
@@ -74,6 +75,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	c.log = s.log.With("app", c.key.app, "device", c.key.device, "conn", c.nonce)
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.acks = newAckQueue(int(s.opts.ReceiveMaximum), c.flushAck)
+	c.cmds = newCommandState(cl.Properties.Props.ReceiveMaximum)
 	if pk.Connect.WillFlag {
 		w := c.publishFor(id.Device)
 		w.Channel = pk.Connect.WillTopic // the will topic verbatim, not parsed (drogue-mqtt.md §9.4)
@@ -145,6 +147,8 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 			// mochi drops $SYS publishes without an ack; refuse them in order instead.
 			h.s.refusePublish(c, pk, errNotAuthorized)
 		}
+	case packets.Puback: // the device acknowledged a command (mochi has no record of it)
+		c.cmds.acked(pk.PacketID, pk.ReasonCode)
 	case packets.Disconnect:
 		if pk.ReasonCode != packets.CodeDisconnect.Code {
 			// Only a normal disconnection (0x00) discards the will [MQTT-3.1.2-10].
@@ -169,10 +173,50 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 	return pk
 }
 
-// OnACLCheck lets every publish reach OnPublish (which refuses in order) and, until commands
-// exist, no subscription through.
-func (h *hook) OnACLCheck(_ *mqtt.Client, _ string, write bool) bool {
-	return write
+// OnACLCheck lets every publish reach OnPublish (which refuses in order) and only the
+// subscriptions OnSubscribe moved into the connection's own namespace.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if write {
+		return true
+	}
+	c := h.s.connOf(cl)
+	return c != nil && strings.HasPrefix(topic, c.namespace())
+}
+
+// OnSubscribe grants only the command filters of SPEC §7: it records them for routing and moves
+// them into a namespace of the connection, so that mochi's shared topic tree never matches them
+// for anyone else. Other filters stay as they are and OnACLCheck refuses them (v5 0x87, v3 0x80).
+func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	c := h.s.connOf(cl)
+	if c == nil {
+		return pk
+	}
+	for i, f := range pk.Filters {
+		sub, ok := parseFilter(f.Filter)
+		if !ok {
+			continue
+		}
+		sub.qos = min(f.Qos, 1)
+		c.cmds.subscribe(f.Filter, sub)
+		pk.Filters[i].Filter = c.namespace() + f.Filter
+	}
+	return pk
+}
+
+// OnUnsubscribe removes command filters the same way OnSubscribe added them; mochi answers 0x11
+// (v5) for a filter that was never granted.
+func (h *hook) OnUnsubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	c := h.s.connOf(cl)
+	if c == nil {
+		return pk
+	}
+	for i, f := range pk.Filters {
+		if _, ok := parseFilter(f.Filter); ok {
+			c.cmds.unsubscribe(f.Filter)
+			pk.Filters[i].Filter = c.namespace() + f.Filter
+		}
+	}
+	return pk
 }
 
 // OnWill never lets mochi publish a will; OnConnect already removed it.

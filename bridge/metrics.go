@@ -13,6 +13,7 @@ type metrics struct {
 	connects    *prometheus.CounterVec
 	publishes   *prometheus.CounterVec
 	connections prometheus.GaugeFunc
+	commands    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, connected func() float64) *metrics {
@@ -29,14 +30,20 @@ func newMetrics(reg prometheus.Registerer, connected func() float64) *metrics {
 			Name: "mqtt_endpoint_connections",
 			Help: "Open authenticated device connections.",
 		}, connected),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mqtt_endpoint_commands_total",
+			Help: "Commands by outcome (delivered, unreachable, not_acknowledged, too_large, refused_by_device).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.connects, m.publishes, m.connections)
+		reg.MustRegister(m.connects, m.publishes, m.connections, m.commands)
 	}
 	return m
 }
 
 func (m *metrics) connect(outcome string) { m.connects.WithLabelValues(outcome).Inc() }
+
+func (m *metrics) command(outcome string) { m.commands.WithLabelValues(outcome).Inc() }
 
 func (m *metrics) publish(outcome string) { m.publishes.WithLabelValues(outcome).Inc() }
 

@@ -122,7 +122,7 @@ func New(opts Options) (*Server, error) {
 		Capabilities:           caps,
 		Logger:                 opts.Logger.With("component", "mochi"),
 		SysTopicResendInterval: 1 << 30,
-		InlineClient:           true,
+		InlineClient:           false, // nothing is routed through mochi: commands are written per connection
 	})
 	if err := s.mochi.AddHook(&hook{s: s}, nil); err != nil {
 		return nil, fmt.Errorf("add mqtt hook: %w", err)

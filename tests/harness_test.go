@@ -153,6 +153,9 @@ func startEndpoint(t testing.TB, cfg endpointConfig) *endpoint {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+		if strings.Contains(ep.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("the endpoint reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("endpoint log:\n%s", ep.logs.String())
 		}

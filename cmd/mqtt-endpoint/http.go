@@ -13,9 +13,11 @@ import (
 	"mqtt-endpoint/source"
 )
 
-// routes serves the internal HTTP port: health, readiness and metrics.
-func routes(reg *registry.Store, fwd *source.Forwarder, metrics *prometheus.Registry) http.Handler {
+// routes serves the internal HTTP port: the command sink, health, readiness and metrics.
+func routes(commands http.Handler, reg *registry.Store, fwd *source.Forwarder, metrics *prometheus.Registry) http.Handler {
 	r := chi.NewRouter()
+	r.Post("/", commands.ServeHTTP)
+	r.Post("/api/command/v1alpha1/apps/{app}/devices/{device}", commands.ServeHTTP)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -22,6 +22,7 @@ import (
 	"mqtt-endpoint/bridge"
 	"mqtt-endpoint/bridge/auth"
 	"mqtt-endpoint/bridge/registry"
+	"mqtt-endpoint/sink"
 	"mqtt-endpoint/source"
 )
 
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("listening", "listener", "http", "address", hln.Addr().String())
 	hs := &http.Server{
-		Handler:           routes(reg, fwd, metrics),
+		Handler:           routes(sink.Routes(srv, sink.Options{AckTimeout: cfg.CommandAckTimeout, Logger: log}), reg, fwd, metrics),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	httpDone := make(chan error, 1)

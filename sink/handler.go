@@ -1,0 +1,166 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/cloudevents/sdk-go/v2/types"
+	"github.com/go-chi/chi/v5"
+)
+
+// TypeCommand is the CloudEvents type of a command.
+const TypeCommand = "io.drogue.command.v1"
+
+// Options configures the sink's routes. Zero values mean the defaults.
+type Options struct {
+	AckTimeout   time.Duration // how long a QoS 1 delivery may wait for the device's PUBACK; default 5s
+	MaxBodyBytes int64         // request body limit; default 256 KiB
+	Logger       *slog.Logger
+	Now          func() time.Time // for tests; nil = time.Now
+}
+
+// Routes returns the command sink: POST / (CloudEvents) and the REST form
+// POST /api/command/v1alpha1/apps/{app}/devices/{device}?command=<name>.
+func Routes(d Deliverer, opts Options) http.Handler {
+	if opts.AckTimeout == 0 {
+		opts.AckTimeout = 5 * time.Second
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 256 << 10
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &handler{d: d, opts: opts}
+	r := chi.NewRouter()
+	r.Post("/", h.event)
+	r.Post("/api/command/v1alpha1/apps/{app}/devices/{device}", h.rest)
+	return r
+}
+
+type handler struct {
+	d    Deliverer
+	opts Options
+}
+
+// event accepts a command CloudEvent in binary or structured mode.
+func (h *handler) event(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	msg := cehttp.NewMessageFromHttpRequest(r)
+	defer func() { _ = msg.Finish(nil) }()
+	ev, err := binding.ToEvent(r.Context(), msg)
+	if err != nil {
+		h.answer(w, r, Command{}, badRequest("not a CloudEvent: %v", err))
+		return
+	}
+	cmd, err := commandFromEvent(ev)
+	if err != nil {
+		h.answer(w, r, cmd, err)
+		return
+	}
+	h.deliver(w, r, cmd)
+}
+
+// rest accepts the Drogue REST form: the body is the payload, Content-Type its content type.
+func (h *handler) rest(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	cmd := Command{
+		Application: chi.URLParam(r, "app"),
+		Device:      chi.URLParam(r, "device"),
+		Name:        r.URL.Query().Get("command"),
+		ContentType: r.Header.Get("Content-Type"),
+	}
+	if cmd.Name == "" {
+		h.answer(w, r, cmd, badRequest("query parameter command is required"))
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		h.answer(w, r, cmd, fmt.Errorf("read body: %w", err))
+		return
+	}
+	cmd.Payload = body
+	h.deliver(w, r, cmd)
+}
+
+func (h *handler) deliver(w http.ResponseWriter, r *http.Request, cmd Command) {
+	if !cmd.Expires.IsZero() && !h.opts.Now().Before(cmd.Expires) {
+		h.answer(w, r, cmd, ErrExpired)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.opts.AckTimeout)
+	defer cancel()
+	h.answer(w, r, cmd, h.d.Deliver(ctx, cmd))
+}
+
+// answer writes the status of the outcome with a one-line plain-text reason; a 2xx has an empty
+// body, so that a Broker never takes it for a reply event (reference/knative.md §4.3).
+func (h *handler) answer(w http.ResponseWriter, r *http.Request, cmd Command, err error) {
+	code := status(err)
+	h.opts.Logger.Debug("command", "app", cmd.Application, "device", cmd.Device, "command", cmd.Name,
+		"status", code, "err", err, "remote", r.RemoteAddr)
+	if err == nil {
+		w.WriteHeader(code)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintln(w, strings.ReplaceAll(err.Error(), "\n", "; "))
+}
+
+// commandFromEvent validates a command event (SPEC §7).
+func commandFromEvent(ev *cloudevents.Event) (Command, error) {
+	if err := ev.Validate(); err != nil {
+		return Command{}, badRequest("invalid CloudEvent: %v", err)
+	}
+	if ev.Type() != TypeCommand {
+		return Command{}, badRequest("type %q is not %s", ev.Type(), TypeCommand)
+	}
+	cmd := Command{Name: ev.Subject(), ContentType: ev.DataContentType(), Payload: ev.Data()}
+	var err error
+	if cmd.Application, err = stringExtension(ev, "application"); err != nil {
+		return cmd, err
+	}
+	if cmd.Device, err = stringExtension(ev, "device"); err != nil {
+		return cmd, err
+	}
+	if cmd.Name == "" {
+		return cmd, badRequest("subject (the command name) is required")
+	}
+	if v, ok := ev.Extensions()["expirytime"]; ok {
+		t, err := types.ToTime(v)
+		if err != nil {
+			return cmd, badRequest("extension expirytime: %v", err)
+		}
+		cmd.Expires = t
+	}
+	return cmd, nil
+}
+
+func stringExtension(ev *cloudevents.Event, name string) (string, error) {
+	v, ok := ev.Extensions()[name]
+	if !ok {
+		return "", badRequest("extension %s is required", name)
+	}
+	s, err := types.ToString(v)
+	if err != nil || s == "" {
+		return "", badRequest("extension %s must be a non-empty string", name)
+	}
+	return s, nil
+}
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
