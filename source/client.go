@@ -37,6 +37,11 @@ type ClientOptions struct {
 	// MaxConnsPerHost bounds the connections to the sink, all of which may
 	// stay idle for reuse; 0 means DefaultMaxConnsPerHost.
 	MaxConnsPerHost int
+	// Tracing wraps the transport in OpenTelemetry HTTP instrumentation
+	// (client spans, traceparent propagation) as adapter.NewClient does. It is
+	// off by default: without a configured OTel provider it only costs about
+	// 30 allocations per event.
+	Tracing bool
 }
 
 // httpSender is the Knative adapter client over a pooled transport.
@@ -52,11 +57,10 @@ var _ Sender = adapter.Client(nil)
 //
 // The adapter's own transport keeps only 2 idle connections per host, which
 // makes many concurrent publishes open and close a connection each; so the
-// client runs on a transport keeping up to MaxConnsPerHost connections, wrapped
-// in the same OpenTelemetry instrumentation. For an https sink it verifies the
-// server against the system roots, /knative-custom-certs and o.CACerts,
-// re-read on every new connection as the adapter does. Such connections speak
-// HTTP/1.1.
+// client runs on a transport keeping up to MaxConnsPerHost connections. For an
+// https sink it verifies the server against the system roots,
+// /knative-custom-certs and o.CACerts, re-read on every new connection as the
+// adapter does; such connections speak HTTP/1.1.
 func NewClient(o ClientOptions) (Sender, error) {
 	if o.Sink == "" {
 		return nil, fmt.Errorf("new sink client: %w", ErrNotReady)
@@ -73,12 +77,15 @@ func NewClient(o ClientOptions) (Sender, error) {
 		n = DefaultMaxConnsPerHost
 	}
 	t := newTransport(n, u.Scheme == "https", o.CACerts)
-	rt := otelhttp.NewTransport(drainingTransport{t},
-		otelhttp.WithPropagators(tracing.DefaultTextMapPropagator()),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-			return "cloudevents.http." + r.URL.Path
-		}),
-	)
+	var rt http.RoundTripper = drainingTransport{t}
+	if o.Tracing {
+		rt = otelhttp.NewTransport(rt,
+			otelhttp.WithPropagators(tracing.DefaultTextMapPropagator()),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+				return "cloudevents.http." + r.URL.Path
+			}),
+		)
+	}
 
 	env := adapter.EnvConfig{
 		Sink:        o.Sink,

@@ -25,7 +25,7 @@ const (
 // wraps ErrPayloadInvalid.
 func ContentType(ct string, payload []byte) (string, error) {
 	if ct == "" {
-		if json.Valid(payload) {
+		if mayBeJSON(payload) && json.Valid(payload) {
 			return contentTypeJSON, nil
 		}
 		return contentTypeBinary, nil
@@ -59,4 +59,20 @@ func hasPrefixFold(s, prefix string) bool {
 
 func hasSuffixFold(s, suffix string) bool {
 	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
+}
+
+// mayBeJSON reports whether payload could be a JSON text, judging by its first
+// non-blank byte; it spares binary payloads json.Valid and its allocations.
+func mayBeJSON(payload []byte) bool {
+	for _, c := range payload {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{', '[', '"', 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -90,4 +91,29 @@ func BenchmarkContentType(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestMayBeJSON(t *testing.T) {
+	// mayBeJSON must never say no where json.Valid says yes.
+	for _, s := range []string{`{}`, `[]`, `""`, `true`, `false`, `null`, `-1`, `0`, `9e3`, " \t\r\n{}", `"ä"`} {
+		if !mayBeJSON([]byte(s)) || !json.Valid([]byte(s)) {
+			t.Errorf("mayBeJSON(%q) = %v, json.Valid = %v; want both true", s, mayBeJSON([]byte(s)), json.Valid([]byte(s)))
+		}
+	}
+	for _, s := range []string{``, ` `, "\x00", `abc`, `+1`, `.5`, "\ufeff{}", `<xml/>`} {
+		if mayBeJSON([]byte(s)) {
+			t.Errorf("mayBeJSON(%q) = true, want false", s)
+		}
+	}
+}
+
+func FuzzMayBeJSON(f *testing.F) {
+	for _, s := range []string{`{}`, ` 1`, "\x00", `nul`, "\ufeff{}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if json.Valid(b) && !mayBeJSON(b) {
+			t.Fatalf("mayBeJSON(%q) = false but json.Valid = true", b)
+		}
+	})
 }

@@ -25,6 +25,12 @@
 //   - [ErrSinkRejected]: any other non-2xx answer (400, 413, 422, …), which a
 //     retry cannot fix; 0x80. [StatusCode] recovers the HTTP status.
 //   - [ErrQueueFull]: the QoS 0 queue is full; 0x97.
+//   - [ErrInvalidPublish]: the publish names no application or device, a bug
+//     of the caller; 0x80.
+//   - [ErrClosed]: the forwarder is shutting down; 0x89.
+//
+// Errors wrap both the sentinel and the sink's answer (a protocol.Result), so
+// callers can test the class with errors.Is and log the status.
 //
 // [NewClient] builds the production [Sender] on Knative's
 // knative.dev/eventing/pkg/adapter/v2 client (K_CE_OVERRIDES, Kn-Namespace,

@@ -8,17 +8,29 @@ const upperHex = "0123456789ABCDEF"
 // uppercase hex, as Drogue's NON_ALPHANUMERIC set does (SPEC §6); it returns s
 // itself, without allocating, when nothing needs escaping.
 func Encode(s string) string {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if !isAlnum(s[i]) {
-			n++
-		}
-	}
-	if n == 0 {
+	n := encodedLen(s)
+	if n == len(s) {
 		return s
 	}
 	var b strings.Builder
-	b.Grow(len(s) + 2*n)
+	b.Grow(n)
+	writeEncoded(&b, s)
+	return b.String()
+}
+
+// encodedLen returns the length of Encode(s).
+func encodedLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		if !isAlnum(s[i]) {
+			n += 2
+		}
+	}
+	return n
+}
+
+// writeEncoded writes Encode(s) to b.
+func writeEncoded(b *strings.Builder, s string) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if isAlnum(c) {
@@ -29,7 +41,6 @@ func Encode(s string) string {
 		b.WriteByte(upperHex[c>>4])
 		b.WriteByte(upperHex[c&0x0f])
 	}
-	return b.String()
 }
 
 func isAlnum(c byte) bool {

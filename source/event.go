@@ -1,7 +1,9 @@
 package source
 
 import (
+	"crypto/rand"
 	"fmt"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -12,14 +14,14 @@ import (
 
 // Extension attribute names (drogue-mqtt.md §5).
 const (
-	ExtApplication    = "application"
-	ExtApplicationUID = "applicationuid"
-	ExtDevice         = "device"
-	ExtDeviceUID      = "deviceuid"
-	ExtSender         = "sender"
-	ExtSenderUID      = "senderuid"
-	ExtPartitionKey   = "partitionkey"
-	ExtInstance       = "instance"
+	ExtApplication    = "application"    // the application's name
+	ExtApplicationUID = "applicationuid" // the application's uid, when known
+	ExtDevice         = "device"         // the name of the device the event is for
+	ExtDeviceUID      = "deviceuid"      // that device's uid, when known
+	ExtSender         = "sender"         // the name of the connected device
+	ExtSenderUID      = "senderuid"      // that device's uid, when known
+	ExtPartitionKey   = "partitionkey"   // Encode(application)/Encode(sender), the Kafka record key
+	ExtInstance       = "instance"       // the endpoint's INSTANCE
 )
 
 // EventBuilder builds the CloudEvent of a Publish; the zero value is usable
@@ -56,10 +58,6 @@ func (b EventBuilder) Event(p Publish, now time.Time) (cloudevents.Event, error)
 	if err != nil {
 		return cloudevents.Event{}, fmt.Errorf("build event for %s/%s: %w", p.Application, p.Device, err)
 	}
-	id, err := uuid.NewRandom()
-	if err != nil {
-		return cloudevents.Event{}, fmt.Errorf("build event for %s/%s: generate id: %w", p.Application, p.Device, err)
-	}
 	sender, senderUID := p.Sender, p.SenderUID
 	if sender == "" {
 		sender, senderUID = p.Device, p.DeviceUID
@@ -75,12 +73,12 @@ func (b EventBuilder) Event(p Publish, now time.Time) (cloudevents.Event, error)
 		subject:     p.Channel,
 	}
 	ec := &parts.ctx
-	ec.ID = id.String()
+	ec.ID = newID()
 	ec.Type = typ
 	// Opaque keeps the encoded device verbatim: the URL does not escape it
 	// again, and the application stays raw as in Drogue.
 	ec.Source.Scheme = "drogue"
-	ec.Source.Opaque = "//" + p.Application + "/" + Encode(p.Device)
+	ec.Source.Opaque = sourcePath(p.Application, p.Device)
 	ec.Time = &parts.time
 	ec.DataContentType = &parts.contentType
 	if p.Channel != "" {
@@ -91,7 +89,7 @@ func (b EventBuilder) Event(p Publish, now time.Time) (cloudevents.Event, error)
 	ext[ExtApplication] = p.Application
 	ext[ExtDevice] = p.Device
 	ext[ExtSender] = sender
-	ext[ExtPartitionKey] = Encode(p.Application) + "/" + Encode(sender)
+	ext[ExtPartitionKey] = partitionKey(p.Application, sender)
 	if b.Instance != "" {
 		ext[ExtInstance] = b.Instance
 	}
@@ -113,4 +111,36 @@ func (b EventBuilder) Event(p Publish, now time.Time) (cloudevents.Event, error)
 		// data_base64, which keeps binary payloads intact.
 		DataBase64: ct != contentTypeJSON,
 	}, nil
+}
+
+// newID returns a random (version 4) UUID string.
+func newID() string {
+	var u uuid.UUID
+	// crypto/rand.Read never fails; it crashes the program instead.
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // variant RFC 4122
+	return u.String()
+}
+
+// sourcePath returns the opaque part of the source URI, //<app>/<enc(device)>,
+// in one allocation.
+func sourcePath(app, device string) string {
+	var b strings.Builder
+	b.Grow(3 + len(app) + encodedLen(device))
+	b.WriteString("//")
+	b.WriteString(app)
+	b.WriteByte('/')
+	writeEncoded(&b, device)
+	return b.String()
+}
+
+// partitionKey returns <enc(app)>/<enc(sender)> in one allocation.
+func partitionKey(app, sender string) string {
+	var b strings.Builder
+	b.Grow(encodedLen(app) + 1 + encodedLen(sender))
+	writeEncoded(&b, app)
+	b.WriteByte('/')
+	writeEncoded(&b, sender)
+	return b.String()
 }

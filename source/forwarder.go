@@ -21,12 +21,12 @@ type Sender interface {
 
 // Defaults of Options.
 const (
-	DefaultInstance     = "drogue"
-	DefaultTimeout      = 5 * time.Second
-	DefaultRetries      = 2
-	DefaultBackoff      = 50 * time.Millisecond
-	DefaultAsyncWorkers = 64
-	DefaultAsyncQueue   = 4096
+	DefaultInstance     = "drogue"              // SPEC §3 INSTANCE
+	DefaultTimeout      = 5 * time.Second       // per attempt
+	DefaultRetries      = 2                     // retries after the first attempt
+	DefaultBackoff      = 50 * time.Millisecond // before the first retry, doubling
+	DefaultAsyncWorkers = 64                    // QoS 0 sender goroutines
+	DefaultAsyncQueue   = 4096                  // QoS 0 events waiting for a worker
 )
 
 // Options configures a Forwarder; the zero value means the defaults.
@@ -287,11 +287,11 @@ func (f *Forwarder) send(ctx context.Context, e cloudevents.Event) error {
 		}
 		if class == ErrSinkRejected || attempt >= f.opts.Retries {
 			f.failed.Add(1)
-			return fmt.Errorf("send event %s after %d attempts: %w: %w", e.ID(), attempt+1, class, res)
+			return fmt.Errorf("send event %s: attempt %d: %w: %w", e.ID(), attempt+1, class, res)
 		}
 		if err := sleep(ctx, backoff); err != nil {
 			f.failed.Add(1)
-			return fmt.Errorf("send event %s after %d attempts: %w: %w (last answer: %w)", e.ID(), attempt+1, ErrSinkUnavailable, err, res)
+			return fmt.Errorf("send event %s: attempt %d: %w: %w (waiting to retry: %w)", e.ID(), attempt+1, ErrSinkUnavailable, res, err)
 		}
 		backoff *= 2
 		f.retried.Add(1)
