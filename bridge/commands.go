@@ -21,9 +21,9 @@ var _ sink.Deliverer = (*Server)(nil)
 type filterKind int
 
 const (
-	filterSelf     filterKind = iota + 1 // command/inbox//#: the device's own commands
-	filterAll                            // command/inbox/# or command/inbox/+/#: own and proxied
-	filterNamed                          // command/inbox/<device>/#: commands for that device
+	filterSelf  filterKind = iota + 1 // command/inbox//#: the device's own commands
+	filterAll                         // command/inbox/# or command/inbox/+/#: own and proxied
+	filterNamed                       // command/inbox/<device>/#: commands for that device
 )
 
 // subscription is one granted command filter of a connection.

@@ -26,10 +26,12 @@ type conn struct {
 	v5      bool
 	log     *slog.Logger
 
-	ctx    context.Context // ends when the connection ends
-	cancel context.CancelFunc
-	acks   *ackQueue
-	cmds   *commandState
+	ctx         context.Context // ends when the connection ends
+	cancel      context.CancelFunc
+	acks        *ackQueue
+	pending     pending // the connection's events still being sent (QoS 0 and QoS 1)
+	pendingDone func()  // pending.done as a value, made once rather than per publish
+	cmds        *commandState
 
 	will        *source.Publish // the last will as an event, nil without one
 	willOnClose atomic.Bool     // a v5 DISCONNECT with a reason other than 0x00 keeps the will
@@ -75,4 +77,44 @@ func (c *conn) flushAck(id uint16, err error) bool {
 		ack.Properties.ReasonString = code.Reason
 	}
 	return c.cl.WritePacket(ack) == nil
+}
+
+// pending counts events in flight and tells when none is left. Unlike a sync.WaitGroup it may
+// be waited on while events are still being added (a takeover finishes a connection whose reader
+// may still be running).
+type pending struct {
+	mu   sync.Mutex // guards n and idle
+	n    int
+	idle chan struct{} // closed when n drops to 0; nil while nobody waits
+}
+
+func (p *pending) add() {
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *pending) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n--
+	if p.n == 0 && p.idle != nil {
+		close(p.idle)
+		p.idle = nil
+	}
+}
+
+// drained returns a channel closed once no event is in flight.
+func (p *pending) drained() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	if p.idle == nil {
+		p.idle = make(chan struct{})
+	}
+	return p.idle
 }

@@ -76,6 +76,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.acks = newAckQueue(int(s.opts.ReceiveMaximum), c.flushAck)
 	c.cmds = newCommandState(cl.Properties.Props.ReceiveMaximum)
+	c.pendingDone = c.pending.done
 	if pk.Connect.WillFlag {
 		w := c.publishFor(id.Device)
 		w.Channel = pk.Connect.WillTopic // the will topic verbatim, not parsed (drogue-mqtt.md §9.4)
@@ -242,7 +243,9 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, packets.ErrRejectPacket
 	}
 	if pk.FixedHeader.Qos == 0 {
-		if !s.opts.Forwarder.ForwardAsync(p) {
+		c.pending.add()
+		if !s.opts.Forwarder.ForwardAsync(p, c.pendingDone) {
+			c.pending.done()
 			s.metrics.publish("dropped")
 		}
 		return pk, packets.ErrRejectPacket
@@ -251,7 +254,9 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	if err != nil { // the connection ended while the window was full
 		return pk, packets.ErrRejectPacket
 	}
+	c.pending.add()
 	go func() {
+		defer c.pending.done()
 		err := s.opts.Forwarder.Forward(c.ctx, p)
 		s.metrics.publishResult(err)
 		c.acks.complete(f, err)

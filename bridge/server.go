@@ -25,7 +25,8 @@ type Forwarder interface {
 	// Forward sends one event and returns once the sink accepted (nil) or refused it.
 	Forward(ctx context.Context, p source.Publish) error
 	// ForwardAsync queues one best-effort event without blocking; false means it was dropped.
-	ForwardAsync(p source.Publish) bool
+	// Otherwise done is called once the send ended.
+	ForwardAsync(p source.Publish, done func()) bool
 }
 
 // Registry is the current device registry.
@@ -194,9 +195,16 @@ func (s *Server) takeover(old *conn) {
 	s.finish(old, true)
 }
 
-// finish emits, once per connection, the last will (after an abnormal end) and the disconnected event.
+// finish emits, once per connection, the last will (after an abnormal end) and the disconnected
+// event, after the connection's own events were sent (bounded by EventTimeout): a consumer sees
+// connected, the device's events, then disconnected.
 func (s *Server) finish(c *conn, abnormal bool) {
 	c.finishOne.Do(func() {
+		select {
+		case <-c.pending.drained():
+		case <-time.After(s.opts.EventTimeout):
+			c.log.Warn("events of the connection still in flight at disconnect")
+		}
 		if c.will != nil && (abnormal || c.willOnClose.Load()) {
 			s.emit(c, *c.will)
 		}

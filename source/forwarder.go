@@ -119,7 +119,7 @@ type Forwarder struct {
 
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool
-	queue  chan cloudevents.Event
+	queue  chan queued
 	wg     sync.WaitGroup // the workers
 
 	sent, failed, retried, dropped atomic.Uint64
@@ -145,7 +145,7 @@ func NewForwarder(s Sender, opts Options) *Forwarder {
 	if s == nil {
 		return f
 	}
-	f.queue = make(chan cloudevents.Event, opts.AsyncQueue)
+	f.queue = make(chan queued, opts.AsyncQueue)
 	for range opts.AsyncWorkers {
 		f.wg.Go(f.work)
 	}
@@ -185,11 +185,19 @@ func (f *Forwarder) Forward(ctx context.Context, p Publish) error {
 	return err
 }
 
+// queued is one QoS 0 event waiting for a worker.
+type queued struct {
+	e    cloudevents.Event
+	done func() // called once the send ended, whatever its outcome; may be nil
+}
+
 // ForwardAsync builds the event of p and queues it for the QoS 0 workers
 // without blocking. It returns false, and counts a drop, when the event was
 // not queued: not ready, invalid publish or payload, queue full (ErrQueueFull)
-// or closed. Send failures are counted and logged, never returned.
-func (f *Forwarder) ForwardAsync(p Publish) bool {
+// or closed. Send failures are counted and logged, never returned. When it
+// returns true, done (if not nil) is called once the send ended, so that a
+// caller can wait for its events before announcing a disconnect.
+func (f *Forwarder) ForwardAsync(p Publish, done func()) bool {
 	if f.sender == nil {
 		f.drop(p, ErrNotReady)
 		return false
@@ -206,7 +214,7 @@ func (f *Forwarder) ForwardAsync(p Publish) bool {
 		return false
 	}
 	select {
-	case f.queue <- e:
+	case f.queue <- queued{e, done}:
 		return true
 	default:
 		f.drop(p, ErrQueueFull)
@@ -260,13 +268,14 @@ func (f *Forwarder) Stats() Stats {
 
 // work sends queued QoS 0 events until the queue is closed.
 func (f *Forwarder) work() {
-	for e := range f.queue {
+	for q := range f.queue {
 		if f.base.Err() != nil {
 			f.dropped.Add(1)
-			continue
+		} else if err := f.send(f.base, q.e); err != nil {
+			f.logFailure(f.base, slog.LevelWarn, q.e, err)
 		}
-		if err := f.send(f.base, e); err != nil {
-			f.logFailure(f.base, slog.LevelWarn, e, err)
+		if q.done != nil {
+			q.done()
 		}
 	}
 }

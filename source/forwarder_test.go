@@ -234,7 +234,7 @@ func TestForwardNotReady(t *testing.T) {
 	if err := f.Forward(t.Context(), testPublish()); !errors.Is(err, ErrNotReady) {
 		t.Errorf("Forward = %v, want ErrNotReady", err)
 	}
-	if f.ForwardAsync(testPublish()) {
+	if f.ForwardAsync(testPublish(), nil) {
 		t.Error("ForwardAsync = true, want false")
 	}
 	if s := f.Stats(); s.Dropped != 1 {
@@ -266,7 +266,7 @@ func TestForwardInvalidPublish(t *testing.T) {
 			if err := f.Forward(t.Context(), tt.p); !errors.Is(err, tt.want) {
 				t.Errorf("Forward = %v, want %v", err, tt.want)
 			}
-			if f.ForwardAsync(tt.p) {
+			if f.ForwardAsync(tt.p, nil) {
 				t.Error("ForwardAsync = true, want false")
 			}
 		})
@@ -334,14 +334,14 @@ func TestForwardAsyncQueueFull(t *testing.T) {
 	s := newBlockingSender()
 	f := NewForwarder(s, Options{AsyncWorkers: 1, AsyncQueue: 1})
 
-	if !f.ForwardAsync(testPublish()) {
+	if !f.ForwardAsync(testPublish(), nil) {
 		t.Fatal("first ForwardAsync = false")
 	}
 	waitStarted(t, s) // the only worker is now busy
-	if !f.ForwardAsync(testPublish()) {
+	if !f.ForwardAsync(testPublish(), nil) {
 		t.Fatal("second ForwardAsync = false, want queued")
 	}
-	if f.ForwardAsync(testPublish()) {
+	if f.ForwardAsync(testPublish(), nil) {
 		t.Fatal("third ForwardAsync = true, want dropped")
 	}
 	if st := f.Stats(); st.Dropped != 1 || st.Queued != 1 || st.InFlight != 1 {
@@ -357,7 +357,7 @@ func TestForwardAsyncQueueFull(t *testing.T) {
 	if st := f.Stats(); st.Sent != 2 || st.Dropped != 1 || st.Queued != 0 || st.InFlight != 0 {
 		t.Errorf("Stats after Close = %+v, want 2 sent, 1 dropped", st)
 	}
-	if f.ForwardAsync(testPublish()) {
+	if f.ForwardAsync(testPublish(), nil) {
 		t.Error("ForwardAsync after Close = true")
 	}
 	if err := f.Ready(); !errors.Is(err, ErrClosed) {
@@ -372,7 +372,7 @@ func TestForwardAsyncDelivers(t *testing.T) {
 	for i := range n {
 		p := testPublish()
 		p.Channel = fmt.Sprint("c", i)
-		if !f.ForwardAsync(p) {
+		if !f.ForwardAsync(p, nil) {
 			t.Fatalf("ForwardAsync %d dropped", i)
 		}
 	}
@@ -397,7 +397,7 @@ func TestCloseGivesUp(t *testing.T) {
 	s := newBlockingSender()
 	f := NewForwarder(s, Options{AsyncWorkers: 1, AsyncQueue: 4, Timeout: time.Hour})
 	for range 3 {
-		if !f.ForwardAsync(testPublish()) {
+		if !f.ForwardAsync(testPublish(), nil) {
 			t.Fatal("ForwardAsync = false")
 		}
 	}

@@ -630,3 +630,27 @@ func decodeJSON(t testing.TB, b []byte) map[string]any {
 	}
 	return m
 }
+
+// TestEventOrder: a consumer sees connected, the device's events, then disconnected, even when
+// the sink is slow with a best-effort (QoS 0) event sent right before the disconnect.
+func TestEventOrder(t *testing.T) {
+	s := newSink(t)
+	s.delayFor = func(data string) time.Duration {
+		if data == "last-words" {
+			return 300 * time.Millisecond
+		}
+		return 0
+	}
+	ep := startEndpoint(t, endpointConfig{Registry: testRegistry(t), Sink: s.URL})
+	c := connectV3(t, ep.MQTT, "device1@app1", "secret1")
+	if err := c.publish(t, "t", 0, "last-words"); err != nil {
+		t.Fatal(err)
+	}
+	c.Disconnect(100)
+	want := []string{`{"connected":true}`, "last-words", `{"connected":false}`}
+	for i, w := range want {
+		if ev := s.next(t, ""); string(ev.Data()) != w {
+			t.Fatalf("event %d: %s, want data %s", i, ev, w)
+		}
+	}
+}
