@@ -26,7 +26,8 @@ var (
 	// ErrSinkRejected means the sink answered a status that a retry cannot
 	// fix (400, 413, 422, any other non-2xx); StatusCode tells which.
 	ErrSinkRejected = errors.New("sink rejected event")
-	// ErrQueueFull means the QoS 0 queue was full and the event was dropped.
+	// ErrQueueFull means the event was refused at once because too many events are already
+	// waiting for the sink (the QoS 0 queue, or MaxInFlight for Forward); maps to MQTT 0x97.
 	ErrQueueFull = errors.New("event queue full")
 	// ErrInvalidPublish means the publish names no application or device, so
 	// no event can be built.

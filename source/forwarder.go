@@ -27,6 +27,7 @@ const (
 	DefaultBackoff      = 50 * time.Millisecond // before the first retry, doubling
 	DefaultAsyncWorkers = 64                    // QoS 0 sender goroutines
 	DefaultAsyncQueue   = 4096                  // QoS 0 events waiting for a worker
+	DefaultMaxInFlight  = 8192                  // QoS 1 events being sent at once, all connections together
 )
 
 // Options configures a Forwarder; the zero value means the defaults.
@@ -49,6 +50,10 @@ type Options struct {
 	// AsyncQueue is the number of QoS 0 events that may wait for a worker;
 	// 0 means DefaultAsyncQueue.
 	AsyncQueue int
+	// MaxInFlight bounds the events Forward sends at once across all callers, so that a
+	// slow or failing sink costs bounded memory: beyond it Forward refuses at once with
+	// ErrQueueFull instead of queueing; 0 means DefaultMaxInFlight.
+	MaxInFlight int
 	// Logger receives failures and drops; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for event times; nil means time.Now.
@@ -76,6 +81,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.AsyncQueue <= 0 {
 		o.AsyncQueue = DefaultAsyncQueue
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -124,6 +132,7 @@ type Forwarder struct {
 
 	sent, failed, retried, dropped atomic.Uint64
 	inFlight                       atomic.Int64
+	forwarding                     atomic.Int64 // Forward calls in progress, bounded by MaxInFlight
 }
 
 // NewForwarder returns a Forwarder sending through s, and starts its QoS 0
@@ -174,6 +183,11 @@ func (f *Forwarder) Forward(ctx context.Context, p Publish) error {
 	if f.sender == nil {
 		return fmt.Errorf("forward event of %s/%s: %w", p.Application, p.Device, ErrNotReady)
 	}
+	if n := f.forwarding.Add(1); n > int64(f.opts.MaxInFlight) {
+		f.forwarding.Add(-1)
+		return fmt.Errorf("forward event of %s/%s: %d events in flight: %w", p.Application, p.Device, n-1, ErrQueueFull)
+	}
+	defer f.forwarding.Add(-1)
 	e, err := f.builder.Event(p, f.opts.Now())
 	if err != nil {
 		return fmt.Errorf("forward: %w", err)

@@ -365,6 +365,30 @@ func TestForwardAsyncQueueFull(t *testing.T) {
 	}
 }
 
+// TestForwardMaxInFlight: while the sink is stuck, Forward refuses beyond MaxInFlight at once
+// instead of piling up requests, and accepts again once the sink answers.
+func TestForwardMaxInFlight(t *testing.T) {
+	s := newBlockingSender()
+	f := NewForwarder(s, Options{MaxInFlight: 2})
+	results := make(chan error, 2)
+	for range 2 {
+		go func() { results <- f.Forward(t.Context(), testPublish()) }()
+		waitStarted(t, s)
+	}
+	if err := f.Forward(t.Context(), testPublish()); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("third Forward while two are stuck = %v, want ErrQueueFull", err)
+	}
+	close(s.release)
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Fatalf("stuck Forward after release = %v", err)
+		}
+	}
+	if err := f.Forward(t.Context(), testPublish()); err != nil {
+		t.Fatalf("Forward after the sink recovered = %v", err)
+	}
+}
+
 func TestForwardAsyncDelivers(t *testing.T) {
 	const n = 200
 	sink := newTestSink(t, true, statuses(http.StatusAccepted))

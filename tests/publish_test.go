@@ -3,7 +3,10 @@ package tests
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +174,32 @@ func TestPublishTopicInvalid(t *testing.T) {
 	if ev := s.nextData(t); ev.Subject() != "ok" {
 		t.Fatalf("unexpected event %s", ev)
 	}
+	// The silent drops are counted.
+	if got := metricValue(t, ep, `mqtt_endpoint_publishes_total{outcome="refused"}`); got < 3 {
+		t.Fatalf("refused publishes counted %v, want 3", got)
+	}
+}
+
+// metricValue reads one sample from the endpoint's /metrics.
+func metricValue(t testing.TB, ep *endpoint, series string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + ep.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metric %s not found in:\n%s", series, body)
+	return 0
 }
 
 func TestPublishDialects(t *testing.T) {
@@ -306,6 +335,37 @@ func TestQoS1Pipelined(t *testing.T) {
 	for range n {
 		if err := <-acked; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestReceiveMaximumBoundsInFlight: a connection has at most Receive Maximum publishes at the
+// sink; further ones wait (the connection is not read) and are acknowledged later, in order.
+func TestReceiveMaximumBoundsInFlight(t *testing.T) {
+	s := newSink(t)
+	ep := startEndpoint(t, endpointConfig{Registry: testRegistry(t), Sink: s.URL})
+	pc := connectV5(t, ep.MQTT, "lonely@app1", "lonely")
+	window := int(*pc.Connack.Properties.ReceiveMaximum)
+	s.next(t, typeConnection)
+
+	c := dialRaw(t, ep.MQTT, 5, "device1@app1", "secret1")
+	s.next(t, typeConnection)
+	base := s.Requests()
+	release := s.hold()
+	defer release()
+	n := window + 5
+	for i := range n {
+		c.publish("w", 1, uint16(i+1), []byte(strconv.Itoa(i)))
+	}
+	waitFor(t, "a full window at the sink", func() bool { return s.Requests() >= base+window })
+	time.Sleep(300 * time.Millisecond) // nothing more may arrive while the window is full
+	if got := s.Requests() - base; got != window {
+		t.Fatalf("%d publishes at the sink at once, want the Receive Maximum %d", got, window)
+	}
+	release()
+	for i := range n {
+		if id, rc := c.read().puback(); id != uint16(i+1) || rc != 0 {
+			t.Fatalf("ack %d: packet %d rc 0x%02x", i, id, rc)
 		}
 	}
 }

@@ -1,9 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,19 +23,26 @@ func routes(commands http.Handler, reg *registry.Store, fwd *source.Forwarder, m
 		fmt.Fprintln(w, "ok")
 	})
 	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		var problems []error
+		// One line per check; the registry keeps serving its last good version when a reload fails.
+		ready := true
+		var b strings.Builder
 		if err := fwd.Ready(); err != nil {
-			problems = append(problems, fmt.Errorf("sink: %w", err))
+			ready = false
+			fmt.Fprintf(&b, "sink: not ready: %v\n", err)
+		} else {
+			b.WriteString("sink: ok\n")
 		}
-		if st := reg.Status(); st.LastError != nil {
-			// The last good registry is still served; report the broken file without failing readiness.
-			w.Header().Set("X-Registry-Error", st.LastError.Error())
+		st := reg.Status()
+		fmt.Fprintf(&b, "registry: ok (%d applications, %d devices)\n", st.Apps, st.Devices)
+		if st.LastError != nil {
+			first, _, _ := strings.Cut(st.LastError.Error(), "\n")
+			fmt.Fprintf(&b, "registry: last reload failed, serving the previous registry: %s\n", first)
 		}
-		if err := errors.Join(problems...); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
+		b.WriteString("listeners: ok\n")
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
 		}
-		fmt.Fprintln(w, "ready")
+		_, _ = io.WriteString(w, b.String())
 	})
 	r.Handle("/metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	return r
