@@ -25,8 +25,8 @@ type Deliverer interface {
 
 // Errors a Deliverer returns; status.go maps each to an HTTP status.
 var (
-	ErrUnknownTarget   = errors.New("unknown application or device")                   // 422: retrying will not help
-	ErrUnreachable     = errors.New("no connection can take the command")              // 503: device and gateways offline or not subscribed
+	ErrUnknownTarget   = errors.New("unknown application or device")                  // 422: retrying will not help
+	ErrUnreachable     = errors.New("no connection can take the command")             // 503: device and gateways offline or not subscribed
 	ErrNotAcknowledged = errors.New("command not acknowledged by the device in time") // 504
 	ErrExpired         = errors.New("command expired")                                // 410
 	ErrTooLarge        = errors.New("command larger than the device accepts")         // 413
