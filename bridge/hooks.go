@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -52,13 +53,22 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.ConnectTimeout)
 	defer cancel()
-	id, err := s.opts.Authenticator.Authenticate(ctx, auth.Request{
+	req := auth.Request{
 		Username:    string(pk.Connect.Username),
 		HasUsername: pk.Connect.UsernameFlag,
 		Password:    pk.Connect.Password,
 		HasPassword: pk.Connect.PasswordFlag,
 		ClientID:    pk.Connect.ClientIdentifier,
-	})
+	}
+	// TLS client certificates (mqtts, wss) and the verified TLS-PSK identity are further
+	// credentials; the listeners' connections expose them.
+	if tc, ok := cl.Net.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		req.Certificates = tc.ConnectionState().PeerCertificates
+	}
+	if pc, ok := cl.Net.Conn.(interface{ PSKIdentity() string }); ok {
+		req.PSKIdentity = pc.PSKIdentity()
+	}
+	id, err := s.opts.Authenticator.Authenticate(ctx, req)
 	if err != nil {
 		return refuse(err)
 	}

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -10,12 +11,15 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// tcpListener accepts plain TCP connections and gives each one ConnectTimeout to deliver its
-// CONNECT packet; mochi itself waits forever (mochi-tls.md A.9).
+// tcpListener accepts TCP connections — plain, TLS, or TLS-PSK when secure is set — and gives
+// each one ConnectTimeout for the handshake and its CONNECT packet; mochi itself waits forever
+// (mochi-tls.md A.9).
 type tcpListener struct {
 	id             string
 	address        string
 	connectTimeout time.Duration
+	tls            *tls.Config                      // TLS with certificates; nil for plain or PSK
+	secure         func(net.Conn) (net.Conn, error) // runs a handshake before MQTT (TLS-PSK); nil for none
 
 	ln        net.Listener
 	log       *slog.Logger
@@ -24,8 +28,14 @@ type tcpListener struct {
 
 var _ listeners.Listener = (*tcpListener)(nil)
 
-func (l *tcpListener) ID() string       { return l.id }
-func (l *tcpListener) Protocol() string { return "tcp" }
+func (l *tcpListener) ID() string { return l.id }
+
+func (l *tcpListener) Protocol() string {
+	if l.tls != nil || l.secure != nil {
+		return "tls"
+	}
+	return "tcp"
+}
 
 func (l *tcpListener) Address() string {
 	if l.ln != nil {
@@ -39,6 +49,9 @@ func (l *tcpListener) Init(log *slog.Logger) error {
 	ln, err := net.Listen("tcp", l.address)
 	if err != nil {
 		return err
+	}
+	if l.tls != nil {
+		ln = tls.NewListener(ln, l.tls.Clone())
 	}
 	l.ln = ln
 	return nil
@@ -56,6 +69,15 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 		go func() {
 			// mochi replaces this deadline with the keep-alive one once the client is authenticated.
 			_ = c.SetDeadline(time.Now().Add(l.connectTimeout))
+			if l.secure != nil {
+				sc, err := l.secure(c)
+				if err != nil {
+					l.log.Debug("handshake failed", "listener", l.id, "remote", c.RemoteAddr().String(), "err", err)
+					_ = c.Close()
+					return
+				}
+				c = sc
+			}
 			if err := establish(l.id, c); err != nil {
 				l.log.Debug("connection ended", "listener", l.id, "remote", c.RemoteAddr().String(), "err", err)
 			}

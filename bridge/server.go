@@ -2,18 +2,22 @@ package bridge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mqtt-endpoint/bridge/auth"
+	"mqtt-endpoint/bridge/psk"
 	"mqtt-endpoint/bridge/registry"
 	"mqtt-endpoint/source"
 )
@@ -34,10 +38,26 @@ type Registry interface {
 	Current() *registry.Registry
 }
 
+// Transport is how MQTT packets travel on a listener.
+type Transport int
+
+// The transports of SPEC §3.
+const (
+	TCP       Transport = iota // MQTT over TCP, or TLS when the listener has a certificate
+	WebSocket                  // MQTT over WebSocket (binary messages, any path, subprotocol mqtt)
+	PSK                        // MQTT over TLS-PSK (built with -tags psk)
+)
+
 // Listener is one network address the server accepts MQTT connections on.
 type Listener struct {
-	Name    string // "mqtt", "mqtts", "ws", …; appears in logs and metrics
-	Address string // host:port; port 0 picks a free one
+	Name      string // "mqtt", "mqtts", "ws", "wss", "psk"; appears in logs and metrics
+	Address   string // host:port; port 0 picks a free one
+	Transport Transport
+	// Certificate makes the listener TLS (mqtts, wss); nil for plain ones.
+	Certificate *CertificateFiles
+	// NoClientCertificates stops a TLS listener from requesting client certificates: browsers
+	// fail the handshake when asked for one (the wss profile for dashboards).
+	NoClientCertificates bool
 }
 
 // Options configures a Server. Zero values mean the defaults.
@@ -135,7 +155,10 @@ func New(opts Options) (*Server, error) {
 func (s *Server) Start(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	for _, l := range s.opts.Listeners {
-		ln := &tcpListener{id: l.Name, address: l.Address, connectTimeout: s.opts.ConnectTimeout}
+		ln, err := s.listener(l)
+		if err != nil {
+			return err
+		}
 		if err := s.mochi.AddListener(ln); err != nil {
 			return fmt.Errorf("listen %s on %s: %w", l.Name, l.Address, err)
 		}
@@ -148,6 +171,32 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("serve mqtt: %w", err)
 	}
 	return nil
+}
+
+// listener builds the mochi listener of one configured address.
+func (s *Server) listener(l Listener) (listeners.Listener, error) {
+	var tlsConfig *tls.Config
+	if l.Certificate != nil {
+		tlsConfig = serverTLS(l.Certificate, !l.NoClientCertificates)
+	}
+	switch l.Transport {
+	case TCP:
+		return &tcpListener{id: l.Name, address: l.Address, connectTimeout: s.opts.ConnectTimeout, tls: tlsConfig}, nil
+	case WebSocket:
+		return &wsListener{id: l.Name, address: l.Address, connectTimeout: s.opts.ConnectTimeout,
+			tls: tlsConfig, maxPacketSize: int64(s.opts.MaximumPacketSize)}, nil
+	case PSK:
+		if !psk.Available() {
+			return nil, fmt.Errorf("listener %s: TLS-PSK needs a build with -tags psk and CGO_ENABLED=1", l.Name)
+		}
+		keys := func(identity string) ([]byte, error) {
+			return s.opts.Authenticator.PSKKey(identity, time.Now())
+		}
+		return &tcpListener{id: l.Name, address: l.Address, connectTimeout: s.opts.ConnectTimeout,
+			secure: func(c net.Conn) (net.Conn, error) { return psk.Server(c, keys) }}, nil
+	default:
+		panic(fmt.Sprintf("bridge: unknown transport %d", l.Transport))
+	}
 }
 
 // Addrs returns the bound address of every listener by name.

@@ -29,6 +29,12 @@ func dialV5(t testing.TB, addr string, edit func(*paho.Connect)) (*v5client, err
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
+	return dialV5Conn(t, nc, edit)
+}
+
+// dialV5Conn runs MQTT 5 over an established connection (TLS, WebSocket).
+func dialV5Conn(t testing.TB, nc net.Conn, edit func(*paho.Connect)) (*v5client, error) {
+	t.Helper()
 	c := &v5client{conn: nc, disconnected: make(chan *paho.Disconnect, 4), closed: make(chan error, 4)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		Conn: nc,

@@ -39,6 +39,9 @@ func buildAndRun(m *testing.M) int {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
+	if pskBuild {
+		args = append(args, "-tags", "psk")
+	}
 	args = append(args, "../cmd/mqtt-endpoint")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -66,9 +69,10 @@ func requireTool(t testing.TB, name string) string {
 
 // endpoint is one running mqtt-endpoint process.
 type endpoint struct {
-	MQTT     string // host:port of the plain MQTT listener
-	HTTP     string // host:port of the HTTP listener
-	Registry string // path of the registry file the test may rewrite
+	MQTT     string            // host:port of the plain MQTT listener
+	HTTP     string            // host:port of the HTTP listener
+	Addrs    map[string]string // every listener's host:port by name (mqtt, mqtts, ws, wss, psk, http)
+	Registry string            // path of the registry file the test may rewrite
 	Stdout   *lockedBuffer
 	logs     *lockedBuffer
 }
@@ -90,6 +94,8 @@ func startEndpoint(t testing.TB, cfg endpointConfig) *endpoint {
 		"HOME=" + os.Getenv("HOME"),
 		"MQTT_LISTEN=127.0.0.1:0",
 		"HTTP_LISTEN=127.0.0.1:0",
+		"WS_LISTEN=127.0.0.1:0",
+		"PSK_LISTEN=" + map[bool]string{true: "127.0.0.1:0", false: "off"}[pskBuild],
 		"LOG_LEVEL=debug",
 	}
 	if cfg.Registry != "" {
@@ -103,7 +109,7 @@ func startEndpoint(t testing.TB, cfg endpointConfig) *endpoint {
 		env = append(env, "K_SINK="+cfg.Sink)
 	}
 	for k, v := range cfg.Env {
-		env = append(env, k+"="+v)
+		env = append(env, k+"="+v) // later entries win
 	}
 	var args []string
 	if cfg.Dev {
@@ -136,7 +142,7 @@ func startEndpoint(t testing.TB, cfg endpointConfig) *endpoint {
 				} else if l, a, ok := parseTextListening(line); ok {
 					addrs[l] = a
 				}
-				if addrs["http"] != "" && (addrs["mqtt"] != "" || cfg.Env["MQTT_LISTEN"] == "off") {
+				if addrs["http"] != "" { // the HTTP listener opens after every MQTT listener
 					bound <- addrs
 					addrs = nil
 				}
@@ -162,7 +168,7 @@ func startEndpoint(t testing.TB, cfg endpointConfig) *endpoint {
 	})
 	select {
 	case addrs := <-bound:
-		ep.MQTT, ep.HTTP = addrs["mqtt"], addrs["http"]
+		ep.MQTT, ep.HTTP, ep.Addrs = addrs["mqtt"], addrs["http"], addrs
 	case <-exited:
 		t.Fatalf("endpoint exited before listening:\n%s", ep.logs.String())
 	case <-time.After(30 * time.Second):

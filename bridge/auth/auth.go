@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"runtime"
 	"strings"
@@ -22,17 +23,20 @@ var (
 	ErrDisabled = errors.New("application or device disabled")
 )
 
-// Request is what a client presented in its CONNECT packet.
-//
-// TLS client certificates and TLS-PSK identities join as further fields;
-// the username rows then apply only when those are absent
-// (drogue-mqtt.md §1, rows C and D).
+// Request is what a client presented in its CONNECT packet and its TLS
+// handshake.
 type Request struct {
 	Username    string
 	HasUsername bool
 	Password    []byte
 	HasPassword bool
 	ClientID    string
+	// Certificates is the TLS client certificate chain as presented, leaf
+	// first (tls.ConnectionState.PeerCertificates), not yet verified.
+	Certificates []*x509.Certificate
+	// PSKIdentity is the TLS-PSK identity, set only by a listener whose
+	// handshake verified the key PSKKey returned for it.
+	PSKIdentity string
 }
 
 // Identity is the application and device a client authenticated as: the
@@ -65,8 +69,9 @@ const (
 // is safe for concurrent use.
 type Authenticator struct {
 	reg    interface{ Current() *registry.Registry }
-	cache  *cache        // nil when disabled
-	hashes chan struct{} // semaphore bounding slow hash computations
+	cache  *cache           // nil when disabled
+	hashes chan struct{}    // semaphore bounding slow hash computations
+	now    func() time.Time // the clock client certificates are verified with
 	// onSlow, when set, runs before every slow hash computation; a test seam.
 	onSlow func()
 }
@@ -83,7 +88,7 @@ func New(reg interface{ Current() *registry.Registry }, opts Options) *Authentic
 	if opts.MaxConcurrentHashes <= 0 {
 		opts.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
 	}
-	a := &Authenticator{reg: reg, hashes: make(chan struct{}, opts.MaxConcurrentHashes)}
+	a := &Authenticator{reg: reg, hashes: make(chan struct{}, opts.MaxConcurrentHashes), now: time.Now}
 	if opts.CacheSize > 0 {
 		a.cache = newCache(opts.CacheSize, opts.CacheTTL)
 	}
@@ -91,24 +96,43 @@ func New(reg interface{ Current() *registry.Registry }, opts Options) *Authentic
 }
 
 // Authenticate returns the identity req proves, following the first row of
-// Drogue's credential matrix that fits req (SPEC §5, drogue-mqtt.md §1).
+// Drogue's credential matrix that fits req (SPEC §5, drogue-mqtt.md §1):
+//
+//	A: username "<device>@<app>" and password;
+//	B: username without '@', password, client id "<device>@<app>";
+//	C: a client certificate, no username, no password;
+//	D: a TLS-PSK identity, no username, no password.
+//
+// Rows A and B need neither a certificate nor a PSK identity, so a
+// certificate or a PSK identity together with a username or a password is
+// refused, and so is a username without a password.
+//
 // Credentials are checked before the disabled flags, so ErrDisabled is only
-// ever returned to a client that knows the password. Any other error means
-// the check did not finish (ctx was done); refuse the client then too.
+// ever returned to a client that proved who it is. A refusal is or wraps
+// ErrBadCredentials or ErrDisabled; the wrapped detail (why a certificate
+// did not verify, say) is for the log, never for the client. Any other
+// error means the check did not finish (ctx was done); refuse the client
+// then too.
 func (a *Authenticator) Authenticate(ctx context.Context, req Request) (Identity, error) {
 	if req.HasPassword && !utf8.Valid(req.Password) {
 		return Identity{}, ErrBadCredentials // drogue-mqtt.md §1: the password must be UTF-8
 	}
 	r := a.reg.Current()
+	userPass := req.HasUsername && req.HasPassword
+	neither := !req.HasUsername && !req.HasPassword
+	cert, psk := len(req.Certificates) > 0, req.PSKIdentity != ""
 	switch {
-	case req.HasUsername && req.HasPassword && strings.Contains(req.Username, "@"):
+	case userPass && !cert && !psk && strings.Contains(req.Username, "@"):
 		return a.deviceUsername(ctx, r, req)
-	case req.HasUsername && req.HasPassword:
+	case userPass && !cert && !psk:
 		return a.userClientID(ctx, r, req)
-	// Row C (client certificate, no username) and row D (TLS-PSK identity,
-	// no username) of drogue-mqtt.md §1 go here.
+	case neither && cert && !psk:
+		return a.certificate(r, req.Certificates)
+	case neither && psk && !cert:
+		return pskIdentity(r, req.PSKIdentity)
 	default:
-		// Includes a username without a password, which MQTT 3.1.1 allows.
+		// Includes a username without a password, which MQTT 3.1.1 allows,
+		// and a certificate or PSK identity with a username (SPEC §5).
 		return Identity{}, ErrBadCredentials
 	}
 }

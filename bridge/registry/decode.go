@@ -79,7 +79,7 @@ func decodeApplication(w *walker, top map[string]any) *Application {
 		app.Dialect = decodeMQTT(w, "spec.mqtt", v)
 	}
 	if v, ok := spec["trustAnchors"]; ok {
-		app.TrustAnchors = decodeTrustAnchors(w, "spec.trustAnchors", v)
+		decodeTrustAnchors(w, "spec.trustAnchors", v, app)
 	}
 	return app
 }
@@ -151,20 +151,31 @@ func decodeMQTT(w *walker, path string, v any) *Dialect {
 	}
 }
 
-// decodeTrustAnchors returns the raw certificates of spec.trustAnchors.
-func decodeTrustAnchors(w *walker, path string, v any) []string {
+// decodeTrustAnchors decodes spec.trustAnchors into app's TrustAnchors and
+// Anchors; an anchor that does not parse is a problem of its index.
+func decodeTrustAnchors(w *walker, path string, v any, app *Application) {
 	m := w.mapping(path, v, "anchors")
 	path = join(path, "anchors")
-	var out []string
 	for i, item := range w.seq(path, m["anchors"]) {
 		p := index(path, i)
 		anchor := w.mapping(p, item, "certificate")
 		if anchor == nil {
 			continue
 		}
-		if c := w.name(join(p, "certificate"), anchor["certificate"]); c != "" {
-			out = append(out, c)
+		p = join(p, "certificate")
+		c := w.name(p, anchor["certificate"])
+		if c == "" {
+			continue
+		}
+		app.TrustAnchors = append(app.TrustAnchors, c)
+		certs, err := parseAnchor(c)
+		if err != nil {
+			w.addf(p, "%v", err)
+			continue
+		}
+		for _, cert := range certs {
+			app.Anchors = append(app.Anchors, cert)
+			app.anchorOf = append(app.anchorOf, i)
 		}
 	}
-	return out
 }

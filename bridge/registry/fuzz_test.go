@@ -8,8 +8,8 @@ import (
 )
 
 // FuzzRegistryYAML checks that no input makes Parse panic, that every
-// problem names the file, and that a parsed registry finds each device by
-// each of its keys.
+// problem names the file, and that a parsed registry finds each application
+// and device by each of its keys.
 func FuzzRegistryYAML(f *testing.F) {
 	files, err := filepath.Glob("testdata/*.yaml")
 	if err != nil {
@@ -53,8 +53,15 @@ func FuzzRegistryYAML(f *testing.F) {
 		}
 		n := 0
 		for _, a := range r.Applications() {
-			if got, ok := r.Application(a.Name); !ok || got != a {
-				t.Fatalf("application %q not found by name", a.Name)
+			for _, k := range appKeys(a) {
+				if got, ok := r.Application(k.key); !ok || got != a {
+					t.Fatalf("application %q not found by %s %q", a.Name, k.role, k.key)
+				}
+			}
+			for _, c := range a.Anchors {
+				if got, ok := r.ApplicationForIssuer(c); !ok || got != a {
+					t.Fatalf("application %q not found by the issuer of its anchor %q", a.Name, c.Subject)
+				}
 			}
 			for _, d := range r.Devices(a.Name) {
 				n++

@@ -20,7 +20,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Assert the cases exist, so that a moved testdata directory cannot pass.
-	for _, want := range []string{"good", "legacy", "unknown_field", "bad_password", "bad_dialect", "duplicate", "alias_clash", "unknown_app", "invalid_yaml", "empty", "wrong_types"} {
+	for _, want := range []string{"good", "legacy", "unknown_field", "bad_password", "bad_dialect", "duplicate", "alias_clash", "unknown_app", "invalid_yaml", "empty", "wrong_types", "anchors", "bad_anchor", "anchor_clash"} {
 		if _, err := os.Stat(filepath.Join("testdata", want+".yaml")); err != nil {
 			t.Errorf("missing golden case: %v", err)
 		}
@@ -62,6 +62,14 @@ func render(r *Registry, err error) string {
 	for _, a := range r.Applications() {
 		fmt.Fprintf(&b, "application %s uid=%q disabled=%t dialect=%s trustAnchors=%d\n",
 			a.Name, a.UID, a.Disabled, dialect(a.Dialect), len(a.TrustAnchors))
+		for i, c := range a.Anchors {
+			dn, err := DNString(c.RawSubject)
+			if err != nil {
+				dn = "error: " + err.Error()
+			}
+			found, _ := r.Application(dn)
+			fmt.Fprintf(&b, "  anchor[%d] subject=%q alias=%t notAfter=%s\n", a.anchorOf[i], dn, found == a, stamp(c.NotAfter))
+		}
 		for _, d := range r.Devices(a.Name) {
 			fmt.Fprintf(&b, "  device %s uid=%q disabled=%t aliases=%q gateways=%q dialect=%s effective=%s\n",
 				d.Name, d.UID, d.Disabled, d.Aliases, d.Gateways, dialect(d.Dialect), dialect(ptr(d.EffectiveDialect(a))))

@@ -1,6 +1,9 @@
 package registry
 
-import "time"
+import (
+	"crypto/x509"
+	"time"
+)
 
 // Dialect names accepted in spec.mqtt.dialect.type (drogue-mqtt.md §3).
 const (
@@ -16,8 +19,14 @@ type Application struct {
 	// Dialect is spec.mqtt.dialect, nil when spec.mqtt is absent.
 	Dialect *Dialect
 	// TrustAnchors holds spec.trustAnchors.anchors[].certificate as given
-	// (base64 of PEM, or PEM text); they are not parsed yet.
+	// (base64 of PEM text as Drogue stores it, or PEM text).
 	TrustAnchors []string
+	// Anchors holds the CA certificates of TrustAnchors, parsed, in order;
+	// one anchor may hold several. Client certificates issued under them
+	// authenticate devices of this application (SPEC §5).
+	Anchors []*x509.Certificate
+
+	anchorOf []int // index in spec.trustAnchors.anchors of each Anchors entry
 }
 
 // Device is a registry device (SPEC §4).

@@ -158,10 +158,14 @@ func (b *builder) claim(idx map[string]owner, k lookupKey, obj any, pos position
 
 // build checks the objects against each other and indexes them.
 func (b *builder) build() (*Registry, error) {
+	reported := b.checkAnchors()
 	appIdx := make(map[string]owner)
 	appNames := make(map[string]bool)
 	for _, a := range b.apps {
 		for _, k := range appKeys(a.obj) {
+			if k.role == roleAnchor && reported[a.obj][k.key] {
+				continue // the shared CA subject is reported already
+			}
 			if b.claim(appIdx, k, a.obj, a.pos, a.where, "application") && k.role == "name" {
 				appNames[a.obj.Name] = true
 			}
@@ -199,11 +203,15 @@ func (b *builder) index() *Registry {
 		apps:     make(map[string]*Application, len(b.apps)),
 		devices:  make(map[string]map[string]*Device, len(b.apps)),
 		devLists: make(map[string][]*Device, len(b.apps)),
+		issuers:  make(map[string]*Application),
 		nDevices: len(b.devs),
 	}
 	for _, a := range b.apps {
 		for _, k := range appKeys(a.obj) {
 			r.apps[k.key] = a.obj
+		}
+		for _, c := range a.obj.Anchors {
+			r.issuers[string(c.RawSubject)] = a.obj
 		}
 		r.appList = append(r.appList, a.obj)
 	}

@@ -12,11 +12,13 @@ type Registry struct {
 	devices  map[string]map[string]*Device // by application name, then lookup key (deviceKeys)
 	appList  []*Application                // sorted by name
 	devLists map[string][]*Device          // by application name, sorted by name
+	issuers  map[string]*Application       // by the RawSubject of each trust anchor
 	nDevices int
 }
 
-// Application returns the application whose name (or, later, trust-anchor
-// alias) is nameOrAlias.
+// Application returns the application found by nameOrAlias: its name, or
+// the subject DN string (see DNString) of one of its trust anchors
+// (drogue-mqtt.md §1 "Lookup is by alias").
 func (r *Registry) Application(nameOrAlias string) (*Application, bool) {
 	if r == nil {
 		return nil, false
@@ -65,14 +67,20 @@ func (r *Registry) Devices(app string) []*Device {
 // object.
 type lookupKey struct {
 	key  string
-	role string // "name", "alias" or "unique username"
+	role string // "name", "alias", "unique username" or roleAnchor
 }
 
-// appKeys returns the keys an application is found by.
+// appKeys returns the keys an application is found by: its name and the
+// subject DN string of every trust anchor (drogue-mqtt.md §1). A subject
+// that has no DN string (see DNString) or an empty one is no alias.
 func appKeys(a *Application) []lookupKey {
-	// The subject DNs of the application's trust anchors become aliases here
-	// once anchors are parsed (drogue-mqtt.md §1, SPEC §5).
-	return []lookupKey{{a.Name, "name"}}
+	keys := []lookupKey{{a.Name, "name"}}
+	for _, c := range a.Anchors {
+		if dn, err := DNString(c.RawSubject); err == nil && dn != "" {
+			keys = append(keys, lookupKey{dn, roleAnchor})
+		}
+	}
+	return keys
 }
 
 // deviceKeys returns the keys a device is found by: its name, every

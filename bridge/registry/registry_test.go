@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"crypto/x509"
 	"os"
 	"strings"
 	"testing"
@@ -83,6 +84,9 @@ func TestNilRegistry(t *testing.T) {
 	}
 	if _, ok := r.Device("a", "d"); ok {
 		t.Error("nil Registry found a device")
+	}
+	if _, ok := r.ApplicationForIssuer(&x509.Certificate{}); ok {
+		t.Error("nil Registry found an application for an issuer")
 	}
 	if a, d := r.Counts(); a != 0 || d != 0 {
 		t.Errorf("nil Registry Counts() = %d, %d", a, d)

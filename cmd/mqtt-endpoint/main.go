@@ -63,17 +63,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var listeners []bridge.Listener
-	if cfg.MQTTListen != "off" {
-		listeners = append(listeners, bridge.Listener{Name: "mqtt", Address: cfg.MQTTListen})
+	listeners, err := mqttListeners(cfg)
+	if err != nil {
+		return err
 	}
 	srv, err := bridge.New(bridge.Options{
-		Listeners:     listeners,
-		Registry:      reg,
-		Authenticator: auth.New(reg, auth.Options{}),
-		Forwarder:     fwd,
-		Logger:        log,
-		Metrics:       metrics,
+		Listeners:      listeners,
+		Registry:       reg,
+		Authenticator:  auth.New(reg, auth.Options{}),
+		Forwarder:      fwd,
+		Logger:         log,
+		Metrics:        metrics,
+		ConnectTimeout: cfg.ConnectTimeout,
 	})
 	if err != nil {
 		return err
@@ -107,6 +108,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	err = errors.Join(srv.Close(), fwd.Close(shutdown), hs.Shutdown(shutdown))
 	log.Info("stopped")
 	return err
+}
+
+// mqttListeners lists the device-facing listeners that are not off (SPEC §3).
+func mqttListeners(cfg config) ([]bridge.Listener, error) {
+	var certs *bridge.CertificateFiles
+	if cfg.CertFile != "" {
+		var err error
+		if certs, err = bridge.LoadCertificateFiles(cfg.CertFile, cfg.KeyFile); err != nil {
+			return nil, err
+		}
+	}
+	all := []bridge.Listener{
+		{Name: "mqtt", Address: cfg.MQTTListen, Transport: bridge.TCP},
+		{Name: "mqtts", Address: cfg.MQTTSListen, Transport: bridge.TCP, Certificate: certs},
+		{Name: "ws", Address: cfg.WSListen, Transport: bridge.WebSocket},
+		{Name: "wss", Address: cfg.WSSListen, Transport: bridge.WebSocket, Certificate: certs, NoClientCertificates: !cfg.WSSClientCerts},
+		{Name: "psk", Address: cfg.PSKListen, Transport: bridge.PSK},
+	}
+	var out []bridge.Listener
+	for _, l := range all {
+		if l.Address != "off" {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 // openRegistry loads REGISTRY_PATH and watches it, or uses the embedded example in dev mode.

@@ -1,0 +1,5 @@
+//go:build !psk
+
+package tests
+
+const pskBuild = false
