@@ -84,41 +84,46 @@ func (cs *commandState) unsubscribe(filter string) {
 }
 
 // route picks the topic and QoS of a command for target on this connection, once even when
-// several filters match (SPEC §9). isSelf tells whether the connection is the target itself.
+// several filters match (SPEC §9); the QoS is the highest of the filters that match that topic.
+// isSelf tells whether the connection is the target itself.
 func (cs *commandState) route(reg *registry.Registry, app string, target *registry.Device, isSelf bool, command string) (topic string, qos byte, ok bool) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	var selfQoS, namedQoS int = -1, -1
-	named := ""
+	// The device's own commands go to command/inbox//<command> when a filter covers that topic.
+	if isSelf {
+		best := -1
+		for _, s := range cs.subs {
+			if s.kind == filterSelf || s.kind == filterAll {
+				best = max(best, int(s.qos))
+			}
+		}
+		if best >= 0 {
+			return "command/inbox//" + command, byte(best), true
+		}
+	}
+	// Otherwise command/inbox/<segment>/<command>, where the segment names the target: its name
+	// when a filter allows it, else the alias it was subscribed by (the smallest, to be stable).
+	segment, best := "", -1
 	for _, s := range cs.subs {
-		switch s.kind {
-		case filterSelf:
-			if isSelf {
-				selfQoS = max(selfQoS, int(s.qos))
-			}
-		case filterAll:
-			if isSelf {
-				selfQoS = max(selfQoS, int(s.qos))
-			} else {
-				named = target.Name
-				namedQoS = max(namedQoS, int(s.qos))
-			}
-		case filterNamed:
+		switch {
+		case s.kind == filterAll && !isSelf:
+			segment = target.Name
+		case s.kind == filterNamed && segment != target.Name &&
+			(s.device == target.Name || segment == "" || s.device < segment):
 			if d, found := reg.Device(app, s.device); found && d.Name == target.Name {
-				if named == "" || s.device == target.Name {
-					named = s.device
-				}
-				namedQoS = max(namedQoS, int(s.qos))
+				segment = s.device
 			}
 		}
 	}
-	switch {
-	case selfQoS >= 0:
-		return "command/inbox//" + command, byte(selfQoS), true
-	case namedQoS >= 0:
-		return "command/inbox/" + named + "/" + command, byte(namedQoS), true
+	if segment == "" {
+		return "", 0, false
 	}
-	return "", 0, false
+	for _, s := range cs.subs {
+		if (s.kind == filterAll && !isSelf) || (s.kind == filterNamed && s.device == segment) {
+			best = max(best, int(s.qos))
+		}
+	}
+	return "command/inbox/" + segment + "/" + command, byte(best), true
 }
 
 // acked hands a device's PUBACK to the delivery waiting for it; false when none waits.
@@ -162,9 +167,6 @@ type delivery struct {
 	topic string
 	qos   byte
 }
-
-// errDeviceRefused is a v5 PUBACK with a failure reason code from the device.
-var errDeviceRefused = errors.New("device refused the command")
 
 // Deliver sends a command to the target device's connection and to every connected gateway of
 // it that subscribed for it, once per connection, and waits for QoS 1 acknowledgements (SPEC §7).
@@ -217,7 +219,7 @@ func (s *Server) commandOutcome(errs []error) error {
 			return nil
 		}
 	}
-	for _, want := range []error{sink.ErrNotAcknowledged, sink.ErrTooLarge, errDeviceRefused} {
+	for _, want := range []error{sink.ErrNotAcknowledged, sink.ErrTooLarge, sink.ErrRefused} {
 		for _, err := range errs {
 			if errors.Is(err, want) {
 				s.metrics.command(outcomeLabel(want))
@@ -274,8 +276,11 @@ func (s *Server) deliverTo(ctx context.Context, t delivery, cmd sink.Command) er
 	}
 	select {
 	case reason := <-acked:
-		if reason >= packets.ErrUnspecifiedError.Code {
-			return fmt.Errorf("%w: PUBACK reason code 0x%02x", errDeviceRefused, reason)
+		switch {
+		case reason == packets.ErrQuotaExceeded.Code: // the device is busy: a retry may succeed
+			return fmt.Errorf("device answered PUBACK 0x%02x (quota exceeded): %w", reason, sink.ErrUnreachable)
+		case reason >= packets.ErrUnspecifiedError.Code:
+			return fmt.Errorf("%w: PUBACK reason code 0x%02x", sink.ErrRefused, reason)
 		}
 		return nil
 	case <-ctx.Done():

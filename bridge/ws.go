@@ -60,38 +60,40 @@ func (l *wsListener) Init(log *slog.Logger) error {
 		ln = tls.NewListener(ln, cfg)
 	}
 	l.ln = ln
+	l.srv = &http.Server{
+		ReadHeaderTimeout: l.connectTimeout,
+		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
+	}
 	return nil
 }
 
+// Serve answers upgrades until Close; mochi calls it once, after Init.
 func (l *wsListener) Serve(establish listeners.EstablishFn) {
 	up := &websocket.Upgrader{
 		Subprotocols:     []string{"mqtt", "mqttv3.1"},
 		HandshakeTimeout: l.connectTimeout,
 		CheckOrigin:      func(*http.Request) bool { return true }, // devices and dashboards of any origin; auth is MQTT's
 	}
-	l.srv = &http.Server{
-		ReadHeaderTimeout: l.connectTimeout,
-		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !websocket.IsWebSocketUpgrade(r) {
-				http.Error(w, "MQTT Web Socket protocol only", http.StatusNotFound)
-				return
-			}
-			ws, err := up.Upgrade(w, r, nil)
-			if err != nil {
-				return // the upgrader answered the client
-			}
-			ws.SetReadLimit(l.maxPacketSize + 16)
-			c := &wsConn{ws: ws}
-			if r.TLS != nil {
-				c.state = *r.TLS
-			}
-			_ = c.SetDeadline(time.Now().Add(l.connectTimeout))
-			if err := establish(l.id, c); err != nil {
-				l.log.Debug("connection ended", "listener", l.id, "remote", r.RemoteAddr, "err", err)
-			}
-		}),
-	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !websocket.IsWebSocketUpgrade(r) {
+			http.Error(w, "MQTT Web Socket protocol only", http.StatusNotFound)
+			return
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return // the upgrader answered the client
+		}
+		ws.SetReadLimit(l.maxPacketSize + 16)
+		c := &wsConn{ws: ws}
+		if r.TLS != nil {
+			c.state = *r.TLS
+		}
+		_ = c.SetDeadline(time.Now().Add(l.connectTimeout))
+		if err := establish(l.id, c); err != nil {
+			l.log.Debug("connection ended", "listener", l.id, "remote", r.RemoteAddr, "err", err)
+		}
+	})
+	l.srv.Handler = handler // Close touches only the server's own state, never Handler
 	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		l.log.Error("websocket listener stopped", "listener", l.id, "err", err)
 	}

@@ -30,4 +30,5 @@ var (
 	ErrNotAcknowledged = errors.New("command not acknowledged by the device in time") // 504
 	ErrExpired         = errors.New("command expired")                                // 410
 	ErrTooLarge        = errors.New("command larger than the device accepts")         // 413
+	ErrRefused         = errors.New("the device refused the command")                 // 422: its PUBACK carried a failure reason
 )

@@ -6,8 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -61,7 +63,7 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) {
 	defer func() { _ = msg.Finish(nil) }()
 	ev, err := binding.ToEvent(r.Context(), msg)
 	if err != nil {
-		h.answer(w, r, Command{}, badRequest("not a CloudEvent: %v", err))
+		h.answer(w, r, Command{}, fmt.Errorf("%w: not a CloudEvent: %w", errBadRequest, err)) // keeps *http.MaxBytesError (413)
 		return
 	}
 	cmd, err := commandFromEvent(ev)
@@ -76,13 +78,17 @@ func (h *handler) event(w http.ResponseWriter, r *http.Request) {
 func (h *handler) rest(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	cmd := Command{
-		Application: chi.URLParam(r, "app"),
-		Device:      chi.URLParam(r, "device"),
+		Application: pathParam(r, "app"),
+		Device:      pathParam(r, "device"),
 		Name:        r.URL.Query().Get("command"),
 		ContentType: r.Header.Get("Content-Type"),
 	}
 	if cmd.Name == "" {
 		h.answer(w, r, cmd, badRequest("query parameter command is required"))
+		return
+	}
+	if err := validName(cmd.Name); err != nil {
+		h.answer(w, r, cmd, err)
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -139,6 +145,9 @@ func commandFromEvent(ev *cloudevents.Event) (Command, error) {
 	if cmd.Name == "" {
 		return cmd, badRequest("subject (the command name) is required")
 	}
+	if err := validName(cmd.Name); err != nil {
+		return cmd, err
+	}
 	if v, ok := ev.Extensions()["expirytime"]; ok {
 		t, err := types.ToTime(v)
 		if err != nil {
@@ -159,6 +168,28 @@ func stringExtension(ev *cloudevents.Event, name string) (string, error) {
 		return "", badRequest("extension %s must be a non-empty string", name)
 	}
 	return s, nil
+}
+
+// pathParam is a URL path parameter, decoded: chi matches the escaped path when it has escapes
+// (a device named "dev/x" is addressed as dev%2Fx), and then leaves them in the parameter.
+func pathParam(r *http.Request, name string) string {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v
+	}
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
+}
+
+// validName refuses command names that cannot be part of an MQTT topic name: wildcards
+// ([MQTT-3.3.2-2]), NUL, invalid UTF-8.
+func validName(name string) error {
+	if strings.ContainsAny(name, "+#\x00") || !utf8.ValidString(name) {
+		return badRequest("command name %q cannot be part of an MQTT topic (no +, #, NUL; UTF-8)", name)
+	}
+	return nil
 }
 
 func badRequest(format string, args ...any) error {

@@ -21,7 +21,7 @@ func status(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrExpired):
 		return http.StatusGone
-	case errors.Is(err, ErrUnknownTarget):
+	case errors.Is(err, ErrUnknownTarget), errors.Is(err, ErrRefused):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrUnreachable):
 		return http.StatusServiceUnavailable

@@ -24,8 +24,8 @@ import (
 // Commands (SPEC §7, §9): every test here runs the real binary and real clients.
 
 // cmdRegistry is the registry of the command tests. device1 and device2 have gateway1 as
-// gateway (device2 names it by its alias); stranger and sleeper have none; app2 repeats the
-// names of app1 with the same passwords.
+// gateway (device2 names it by its alias); stranger, sleeper and dev/x have none; app2 repeats
+// the names of app1 with the same passwords.
 const cmdRegistry = `
 kind: Application
 metadata: {name: app1}
@@ -65,6 +65,11 @@ spec:
   core: {disabled: true}
   gatewaySelector: {matchNames: [gateway1]}
 ---
+kind: Device
+metadata: {name: dev/x, application: app1}
+spec:
+  authentication: {credentials: [{pass: px}]}
+---
 kind: Application
 metadata: {name: app2}
 ---
@@ -90,7 +95,7 @@ spec:
 
 // passwords of the devices of cmdRegistry that connect.
 var cmdPasswords = map[string]string{
-	"device1": "secret1", "device2": "secret2", "gateway1": "gwsecret", "stranger": "strange", "sleeper": "zzz",
+	"device1": "secret1", "device2": "secret2", "gateway1": "gwsecret", "stranger": "strange", "sleeper": "zzz", "dev/x": "px",
 }
 
 // ---- HTTP side -------------------------------------------------------------------------------
@@ -102,8 +107,8 @@ type cmdRequest struct {
 	body   []byte
 }
 
-// ceBinary is a binary-mode command event; edits change ce- attributes ("" removes one).
-func ceBinary(app, device, name, contentType string, data []byte, edits map[string]string) cmdRequest {
+// cmdBinary is a binary-mode command event; edits change ce- attributes ("" removes one).
+func cmdBinary(app, device, name, contentType string, data []byte, edits map[string]string) cmdRequest {
 	attrs := map[string]string{
 		"specversion": "1.0", "id": uuid.NewString(), "source": "command-test", "type": "io.drogue.command.v1",
 		"subject": name, "application": app, "device": device,
@@ -125,8 +130,8 @@ func ceBinary(app, device, name, contentType string, data []byte, edits map[stri
 	return cmdRequest{header: h, body: data}
 }
 
-// ceStructured is a structured-mode command event with further JSON members.
-func ceStructured(t testing.TB, app, device, name string, members map[string]any) cmdRequest {
+// cmdStructured is a structured-mode command event with further JSON members.
+func cmdStructured(t testing.TB, app, device, name string, members map[string]any) cmdRequest {
 	t.Helper()
 	doc := map[string]any{
 		"specversion": "1.0", "id": uuid.NewString(), "source": "command-test", "type": "io.drogue.command.v1",
@@ -140,8 +145,8 @@ func ceStructured(t testing.TB, app, device, name string, members map[string]any
 	return cmdRequest{header: map[string]string{"Content-Type": "application/cloudevents+json"}, body: b}
 }
 
-// restCmd is the REST form; query is the raw query string.
-func restCmd(app, device, query, contentType string, body []byte) cmdRequest {
+// cmdREST is the REST form; query is the raw query string.
+func cmdREST(app, device, query, contentType string, body []byte) cmdRequest {
 	r := cmdRequest{path: "/api/command/v1alpha1/apps/" + app + "/devices/" + device + "?" + query, body: body}
 	if contentType != "" {
 		r.header = map[string]string{"Content-Type": contentType}
@@ -160,8 +165,8 @@ type cmdResult struct {
 
 var cmdHTTP = &http.Client{Timeout: 30 * time.Second}
 
-// sendCmd posts r to the endpoint at addr; it never fails the test, so goroutines may call it.
-func sendCmd(addr string, r cmdRequest) cmdResult {
+// cmdSend posts r to the endpoint at addr; it never fails the test, so goroutines may call it.
+func cmdSend(addr string, r cmdRequest) cmdResult {
 	path := r.path
 	if path == "" {
 		path = "/"
@@ -183,16 +188,16 @@ func sendCmd(addr string, r cmdRequest) cmdResult {
 	return cmdResult{code: resp.StatusCode, body: string(b), ctype: resp.Header.Get("Content-Type"), err: err, elapsed: time.Since(start)}
 }
 
-// postAsync posts in the background; the answer arrives on the channel.
-func postAsync(addr string, r cmdRequest) <-chan cmdResult {
+// cmdPostAsync posts in the background; the answer arrives on the channel.
+func cmdPostAsync(addr string, r cmdRequest) <-chan cmdResult {
 	ch := make(chan cmdResult, 1)
-	go func() { ch <- sendCmd(addr, r) }()
+	go func() { ch <- cmdSend(addr, r) }()
 	return ch
 }
 
-// wantAnswer checks the status and the body form of SPEC §7: empty on 2xx, else one short
+// cmdWantAnswer checks the status and the body form of SPEC §7: empty on 2xx, else one short
 // line of plain text.
-func wantAnswer(t testing.TB, res cmdResult, want int) {
+func cmdWantAnswer(t testing.TB, res cmdResult, want int) {
 	t.Helper()
 	if res.err != nil {
 		t.Fatalf("POST failed: %v", res.err)
@@ -215,16 +220,16 @@ func wantAnswer(t testing.TB, res cmdResult, want int) {
 	}
 }
 
-// postWant posts and checks the answer.
-func postWant(t testing.TB, addr string, r cmdRequest, want int) cmdResult {
+// cmdPost posts and checks the answer.
+func cmdPost(t testing.TB, addr string, r cmdRequest, want int) cmdResult {
 	t.Helper()
-	res := sendCmd(addr, r)
-	wantAnswer(t, res, want)
+	res := cmdSend(addr, r)
+	cmdWantAnswer(t, res, want)
 	return res
 }
 
-// awaitResult waits for a background POST.
-func awaitResult(t testing.TB, ch <-chan cmdResult) cmdResult {
+// cmdAwait waits for a background POST.
+func cmdAwait(t testing.TB, ch <-chan cmdResult) cmdResult {
 	t.Helper()
 	select {
 	case res := <-ch:
@@ -314,9 +319,9 @@ type cmdClient struct {
 	inbox cmdInbox
 }
 
-// dialCmd connects device of app (v5 unless v3) and records what it receives; edit adjusts a
+// cmdDial connects device of app (v5 unless v3) and records what it receives; edit adjusts a
 // v5 CONNECT. Every client gets the same client id: the endpoint must not care.
-func dialCmd(t testing.TB, ep *endpoint, v3 bool, app, device string, edit func(*paho.Connect)) *cmdClient {
+func cmdDial(t testing.TB, ep *endpoint, v3 bool, app, device string, edit func(*paho.Connect)) *cmdClient {
 	t.Helper()
 	user, pass := device+"@"+app, cmdPasswords[device]
 	c := &cmdClient{inbox: make(cmdInbox, 100)}
@@ -385,8 +390,8 @@ func (c *cmdClient) subscribe(t testing.TB, filters ...cmdFilter) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	sa, err := c.v5.Subscribe(ctx, s)
-	if sa == nil {
-		t.Fatalf("subscribe %v: %v", filters, err)
+	if sa == nil || len(sa.Reasons) != len(filters) {
+		t.Fatalf("subscribe %v: SUBACK %+v, %v", filters, sa, err)
 	}
 	return sa.Reasons
 }
@@ -422,8 +427,8 @@ func (c *cmdClient) unsubscribe(t testing.TB, filters ...string) []byte {
 
 // ---- raw MQTT: what paho does not let a test do (withhold a PUBACK, $share filters) -----------
 
-// subscribeRaw sends SUBSCRIBE (packet id 1) and returns the SUBACK codes.
-func (c *rawClient) subscribeRaw(filters ...cmdFilter) []byte {
+// cmdSubscribe sends SUBSCRIBE (packet id 1) and returns the SUBACK codes.
+func (c *rawClient) cmdSubscribe(filters ...cmdFilter) []byte {
 	c.t.Helper()
 	body := binary.BigEndian.AppendUint16(nil, 1)
 	if c.version == 5 {
@@ -442,6 +447,9 @@ func (c *rawClient) subscribeRaw(filters ...cmdFilter) []byte {
 		n, size := cmdVarint(rest)
 		rest = rest[size+n:]
 	}
+	if len(rest) != len(filters) {
+		c.t.Fatalf("SUBACK has %d codes for %d filters", len(rest), len(filters))
+	}
 	return rest
 }
 
@@ -458,8 +466,8 @@ func cmdVarint(b []byte) (value, size int) {
 	return value, len(b)
 }
 
-// rawPublish is a PUBLISH the endpoint sent.
-type rawPublish struct {
+// cmdRawPublish is a PUBLISH the endpoint sent.
+type cmdRawPublish struct {
 	qos         byte
 	id          uint16
 	topic       string
@@ -467,8 +475,8 @@ type rawPublish struct {
 	payload     string
 }
 
-// readPublish reads the next packet and fails unless it is a PUBLISH.
-func (c *rawClient) readPublish() rawPublish {
+// cmdReadPublish reads the next packet and fails unless it is a PUBLISH.
+func (c *rawClient) cmdReadPublish() cmdRawPublish {
 	c.t.Helper()
 	p := c.read()
 	if p.typ != 3 {
@@ -476,7 +484,7 @@ func (c *rawClient) readPublish() rawPublish {
 	}
 	b := p.body
 	n := int(binary.BigEndian.Uint16(b))
-	pub := rawPublish{qos: (p.flags >> 1) & 3, topic: string(b[2 : 2+n])}
+	pub := cmdRawPublish{qos: (p.flags >> 1) & 3, topic: string(b[2 : 2+n])}
 	b = b[2+n:]
 	if pub.qos > 0 {
 		pub.id = binary.BigEndian.Uint16(b)
@@ -503,8 +511,8 @@ func (c *rawClient) readPublish() rawPublish {
 	return pub
 }
 
-// puback acknowledges a command.
-func (c *rawClient) puback(id uint16) {
+// cmdPuback acknowledges a command.
+func (c *rawClient) cmdPuback(id uint16) {
 	c.t.Helper()
 	c.write(0x40, binary.BigEndian.AppendUint16(nil, id))
 }
@@ -556,14 +564,14 @@ func TestCommandTopics(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmdWaitConnections(t, ep, 0)
-			c := dialCmd(t, ep, tt.v3, "app1", tt.client, nil)
+			c := cmdDial(t, ep, tt.v3, "app1", tt.client, nil)
 			c.mustSubscribe(t, cmdFilter{tt.filter, 1})
 			payload := "payload of " + tt.name
 			if tt.topic == "" {
-				postWant(t, ep.HTTP, ceBinary("app1", tt.target, tt.command, "text/plain", []byte(payload), nil), http.StatusServiceUnavailable)
+				cmdPost(t, ep.HTTP, cmdBinary("app1", tt.target, tt.command, "text/plain", []byte(payload), nil), http.StatusServiceUnavailable)
 				return
 			}
-			postWant(t, ep.HTTP, ceBinary("app1", tt.target, tt.command, "text/plain", []byte(payload), nil), http.StatusAccepted)
+			cmdPost(t, ep.HTTP, cmdBinary("app1", tt.target, tt.command, "text/plain", []byte(payload), nil), http.StatusAccepted)
 			c.inbox.want(t, tt.topic, 1, payload)
 		})
 	}
@@ -607,9 +615,9 @@ func TestCommandSuback(t *testing.T) {
 				if tt.client == "raw3" {
 					v = 4
 				}
-				got = dialRaw(t, ep.MQTT, v, "device1@app1", "secret1").subscribeRaw(tt.filters...)
+				got = dialRaw(t, ep.MQTT, v, "device1@app1", "secret1").cmdSubscribe(tt.filters...)
 			default:
-				got = dialCmd(t, ep, tt.client == "v3", "app1", "device1", nil).subscribe(t, tt.filters...)
+				got = cmdDial(t, ep, tt.client == "v3", "app1", "device1", nil).subscribe(t, tt.filters...)
 			}
 			if !bytes.Equal(got, tt.want) {
 				t.Errorf("SUBACK codes % x, want % x", got, tt.want)
@@ -622,9 +630,9 @@ func TestCommandSuback(t *testing.T) {
 // only refused filters, a command for the device finds nobody (503).
 func TestCommandRefusedFilterGetsNothing(t *testing.T) {
 	ep := startEndpoint(t, endpointConfig{Registry: cmdRegistry})
-	c := dialCmd(t, ep, false, "app1", "device1", nil)
+	c := cmdDial(t, ep, false, "app1", "device1", nil)
 	c.subscribe(t, cmdFilter{"#", 1}, cmdFilter{"command/#", 1}, cmdFilter{"command/inbox/+/+", 1}, cmdFilter{"command/inbox/device1/set", 1})
-	postWant(t, ep.HTTP, ceBinary("app1", "device1", "set", "", []byte("x"), nil), http.StatusServiceUnavailable)
+	cmdPost(t, ep.HTTP, cmdBinary("app1", "device1", "set", "", []byte("x"), nil), http.StatusServiceUnavailable)
 	c.inbox.none(t, 300*time.Millisecond)
 }
 
@@ -635,28 +643,28 @@ func TestCommandUnsubscribe(t *testing.T) {
 	for _, v3 := range []bool{false, true} {
 		t.Run(map[bool]string{false: "v5", true: "v3"}[v3], func(t *testing.T) {
 			cmdWaitConnections(t, ep, 0)
-			c := dialCmd(t, ep, v3, "app1", "device1", nil)
+			c := cmdDial(t, ep, v3, "app1", "device1", nil)
 			c.mustSubscribe(t, cmdFilter{"command/inbox//#", 1}, cmdFilter{"command/inbox/device1/#", 1})
 			c.subscribe(t, cmdFilter{"#", 1})
 			cmd := func(payload string) cmdRequest {
-				return ceBinary("app1", "device1", "set", "", []byte(payload), nil)
+				return cmdBinary("app1", "device1", "set", "", []byte(payload), nil)
 			}
 
-			postWant(t, ep.HTTP, cmd("both"), http.StatusAccepted)
+			cmdPost(t, ep.HTTP, cmd("both"), http.StatusAccepted)
 			c.inbox.want(t, "command/inbox//set", 1, "both")
 
 			codes := c.unsubscribe(t, "command/inbox//#")
 			if !v3 && !bytes.Equal(codes, []byte{0}) {
 				t.Errorf("UNSUBACK % x, want 00", codes)
 			}
-			postWant(t, ep.HTTP, cmd("one left"), http.StatusAccepted)
+			cmdPost(t, ep.HTTP, cmd("one left"), http.StatusAccepted)
 			c.inbox.want(t, "command/inbox/device1/set", 1, "one left")
 
 			codes = c.unsubscribe(t, "command/inbox/device1/#", "command/inbox//#", "#", "command/inbox/#")
 			if !v3 && !bytes.Equal(codes, []byte{0, 0x11, 0x11, 0x11}) {
 				t.Errorf("UNSUBACK % x, want 00 11 11 11", codes)
 			}
-			postWant(t, ep.HTTP, cmd("none left"), http.StatusServiceUnavailable)
+			cmdPost(t, ep.HTTP, cmd("none left"), http.StatusServiceUnavailable)
 			c.inbox.none(t, 300*time.Millisecond)
 		})
 	}
@@ -666,17 +674,17 @@ func TestCommandUnsubscribe(t *testing.T) {
 // it: the device and its gateway both receive it, each once.
 func TestCommandDeviceAndGateway(t *testing.T) {
 	ep := startEndpoint(t, endpointConfig{Registry: cmdRegistry})
-	dev := dialCmd(t, ep, false, "app1", "device1", nil)
+	dev := cmdDial(t, ep, false, "app1", "device1", nil)
 	dev.mustSubscribe(t, cmdFilter{"command/inbox//#", 1})
-	gw := dialCmd(t, ep, true, "app1", "gateway1", nil)
+	gw := cmdDial(t, ep, true, "app1", "gateway1", nil)
 	gw.mustSubscribe(t, cmdFilter{"command/inbox/#", 1})
 
-	postWant(t, ep.HTTP, ceBinary("app1", "device1", "set", "text/plain", []byte("to both"), nil), http.StatusAccepted)
+	cmdPost(t, ep.HTTP, cmdBinary("app1", "device1", "set", "text/plain", []byte("to both"), nil), http.StatusAccepted)
 	dev.inbox.want(t, "command/inbox//set", 1, "to both")
 	gw.inbox.want(t, "command/inbox/device1/set", 1, "to both")
 
 	// The gateway's own command reaches only the gateway.
-	postWant(t, ep.HTTP, ceBinary("app1", "gateway1", "own", "", []byte("gw only"), nil), http.StatusAccepted)
+	cmdPost(t, ep.HTTP, cmdBinary("app1", "gateway1", "own", "", []byte("gw only"), nil), http.StatusAccepted)
 	gw.inbox.want(t, "command/inbox//own", 1, "gw only")
 
 	dev.inbox.none(t, 300*time.Millisecond)
@@ -688,7 +696,7 @@ func TestCommandDeviceAndGateway(t *testing.T) {
 // does not list the gateway is never delivered to it.
 func TestCommandGatewayScope(t *testing.T) {
 	ep := startEndpoint(t, endpointConfig{Registry: cmdRegistry})
-	gw := dialCmd(t, ep, false, "app1", "gateway1", nil)
+	gw := cmdDial(t, ep, false, "app1", "gateway1", nil)
 	gw.mustSubscribe(t, cmdFilter{"command/inbox/device1/#", 1}, cmdFilter{"command/inbox/stranger/#", 1})
 	tests := []struct {
 		name   string
@@ -703,16 +711,16 @@ func TestCommandGatewayScope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			postWant(t, ep.HTTP, ceBinary("app1", tt.target, "set", "", []byte(tt.name), nil), tt.want)
+			cmdPost(t, ep.HTTP, cmdBinary("app1", tt.target, "set", "", []byte(tt.name), nil), tt.want)
 			if tt.topic != "" {
 				gw.inbox.want(t, tt.topic, 1, tt.name)
 			}
 		})
 	}
 	// The device not listing the gateway, now connected itself: only it receives.
-	s := dialCmd(t, ep, false, "app1", "stranger", nil)
+	s := cmdDial(t, ep, false, "app1", "stranger", nil)
 	s.mustSubscribe(t, cmdFilter{"command/inbox/#", 1})
-	postWant(t, ep.HTTP, ceBinary("app1", "stranger", "set", "", []byte("mine"), nil), http.StatusAccepted)
+	cmdPost(t, ep.HTTP, cmdBinary("app1", "stranger", "set", "", []byte("mine"), nil), http.StatusAccepted)
 	s.inbox.want(t, "command/inbox//set", 1, "mine")
 	gw.inbox.none(t, 300*time.Millisecond)
 }
@@ -738,9 +746,9 @@ func TestCommandOverlapOnce(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmdWaitConnections(t, ep, 0)
-			c := dialCmd(t, ep, tt.v3, "app1", tt.client, nil)
+			c := cmdDial(t, ep, tt.v3, "app1", tt.client, nil)
 			c.mustSubscribe(t, tt.filters...)
-			postWant(t, ep.HTTP, ceBinary("app1", tt.target, "set", "", []byte(tt.name), nil), http.StatusAccepted)
+			cmdPost(t, ep.HTTP, cmdBinary("app1", tt.target, "set", "", []byte(tt.name), nil), http.StatusAccepted)
 			c.inbox.want(t, tt.topic, 1, tt.name)
 			c.inbox.none(t, 300*time.Millisecond)
 		})
@@ -754,19 +762,23 @@ func TestCommandTenantIsolation(t *testing.T) {
 	clients := map[string]*cmdClient{}
 	for _, app := range []string{"app1", "app2"} {
 		for i, dev := range []string{"device1", "gateway1"} {
-			c := dialCmd(t, ep, i == 1, app, dev, nil) // devices on v5, gateways on v3.1.1
+			c := cmdDial(t, ep, i == 1, app, dev, nil) // devices on v5, gateways on v3.1.1
 			c.mustSubscribe(t, cmdFilter{"command/inbox/#", 1}, cmdFilter{"command/inbox/device1/#", 1})
 			clients[app+"/"+dev] = c
 		}
 	}
-	cmdWaitConnections(t, ep, 4)
-	for _, app := range []string{"app1", "app2"} {
-		postWant(t, ep.HTTP, ceBinary(app, "device1", "set", "", []byte(app), nil), http.StatusAccepted)
+	cmdWaitConnections(t, ep, 4) // no connection took over another
+	// Several rounds, so that a lookup depending on map order cannot pass by luck.
+	for round := range 10 {
+		for _, app := range []string{"app1", "app2"} {
+			payload := fmt.Sprintf("%s round %d", app, round)
+			cmdPost(t, ep.HTTP, cmdBinary(app, "device1", "set", "", []byte(payload), nil), http.StatusAccepted)
+			clients[app+"/device1"].inbox.want(t, "command/inbox//set", 1, payload)
+			if app == "app1" { // app1's device1 lists gateway1; app2's does not
+				clients["app1/gateway1"].inbox.want(t, "command/inbox/device1/set", 1, payload)
+			}
+		}
 	}
-	clients["app1/device1"].inbox.want(t, "command/inbox//set", 1, "app1")
-	clients["app2/device1"].inbox.want(t, "command/inbox//set", 1, "app2")
-	// app1's device1 lists gateway1; app2's does not.
-	clients["app1/gateway1"].inbox.want(t, "command/inbox/device1/set", 1, "app1")
 	for _, c := range clients {
 		c.inbox.none(t, 300*time.Millisecond)
 	}
@@ -799,9 +811,9 @@ func TestCommandQoS(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cmdWaitConnections(t, ep, 0)
-			c := dialCmd(t, ep, tt.v3, "app1", "device1", nil)
+			c := cmdDial(t, ep, tt.v3, "app1", "device1", nil)
 			c.mustSubscribe(t, cmdFilter{"command/inbox//#", tt.subQoS})
-			postWant(t, ep.HTTP, ceBinary("app1", "device1", "set", tt.contentType, []byte(tt.payload), map[string]string{"expirytime": tt.expiry}), http.StatusAccepted)
+			cmdPost(t, ep.HTTP, cmdBinary("app1", "device1", "set", tt.contentType, []byte(tt.payload), map[string]string{"expirytime": tt.expiry}), http.StatusAccepted)
 			m := c.inbox.want(t, "command/inbox//set", tt.wantQoS, tt.payload)
 			if tt.v3 {
 				return
@@ -829,13 +841,13 @@ func TestCommandAcknowledgement(t *testing.T) {
 		t.Run(fmt.Sprintf("protocol %d", v), func(t *testing.T) {
 			cmdWaitConnections(t, ep, 0)
 			rc := dialRaw(t, ep.MQTT, v, "device1@app1", "secret1")
-			if got := rc.subscribeRaw(cmdFilter{"command/inbox//#", 1}); !bytes.Equal(got, []byte{1}) {
+			if got := rc.cmdSubscribe(cmdFilter{"command/inbox//#", 1}); !bytes.Equal(got, []byte{1}) {
 				t.Fatalf("SUBACK % x", got)
 			}
 
 			// Acknowledged: the answer waits for the PUBACK.
-			res := postAsync(ep.HTTP, ceBinary("app1", "device1", "set", "application/json", []byte(`{"n":1}`), nil))
-			p := rc.readPublish()
+			res := cmdPostAsync(ep.HTTP, cmdBinary("app1", "device1", "set", "application/json", []byte(`{"n":1}`), nil))
+			p := rc.cmdReadPublish()
 			if p.qos != 1 || p.topic != "command/inbox//set" || p.payload != `{"n":1}` || p.id == 0 {
 				t.Fatalf("PUBLISH %+v", p)
 			}
@@ -847,27 +859,27 @@ func TestCommandAcknowledgement(t *testing.T) {
 				t.Fatalf("the POST answered %d before the PUBACK", r.code)
 			case <-time.After(300 * time.Millisecond):
 			}
-			rc.puback(p.id)
-			wantAnswer(t, awaitResult(t, res), http.StatusAccepted)
+			rc.cmdPuback(p.id)
+			cmdWantAnswer(t, cmdAwait(t, res), http.StatusAccepted)
 
 			// Withheld: 504 after the timeout, not before.
-			r := postAsync(ep.HTTP, ceBinary("app1", "device1", "set", "", []byte("ignored"), nil))
-			late := rc.readPublish()
-			got := awaitResult(t, r)
-			wantAnswer(t, got, http.StatusGatewayTimeout)
+			r := cmdPostAsync(ep.HTTP, cmdBinary("app1", "device1", "set", "", []byte("ignored"), nil))
+			late := rc.cmdReadPublish()
+			got := cmdAwait(t, r)
+			cmdWantAnswer(t, got, http.StatusGatewayTimeout)
 			if got.elapsed < ackTimeout-100*time.Millisecond || got.elapsed > ackTimeout+3*time.Second {
 				t.Errorf("504 after %v, want about %v", got.elapsed, ackTimeout)
 			}
 
 			// A late PUBACK is harmless; the next command gets a fresh packet id and goes through.
-			rc.puback(late.id)
-			res = postAsync(ep.HTTP, ceBinary("app1", "device1", "set", "", []byte("again"), nil))
-			p = rc.readPublish()
+			rc.cmdPuback(late.id)
+			res = cmdPostAsync(ep.HTTP, cmdBinary("app1", "device1", "set", "", []byte("again"), nil))
+			p = rc.cmdReadPublish()
 			if p.payload != "again" || p.id == late.id {
 				t.Fatalf("PUBLISH %+v after the late PUBACK of %d", p, late.id)
 			}
-			rc.puback(p.id)
-			wantAnswer(t, awaitResult(t, res), http.StatusAccepted)
+			rc.cmdPuback(p.id)
+			cmdWantAnswer(t, cmdAwait(t, res), http.StatusAccepted)
 		})
 	}
 }
@@ -881,13 +893,13 @@ func TestCommandDisconnectWhileWaiting(t *testing.T) {
 		t.Run(fmt.Sprintf("protocol %d", v), func(t *testing.T) {
 			cmdWaitConnections(t, ep, 0)
 			rc := dialRaw(t, ep.MQTT, v, "device1@app1", "secret1")
-			rc.subscribeRaw(cmdFilter{"command/inbox//#", 1})
-			res := postAsync(ep.HTTP, ceBinary("app1", "device1", "set", "", []byte("bye"), nil))
-			rc.readPublish()
+			rc.cmdSubscribe(cmdFilter{"command/inbox//#", 1})
+			res := cmdPostAsync(ep.HTTP, cmdBinary("app1", "device1", "set", "", []byte("bye"), nil))
+			rc.cmdReadPublish()
 			start := time.Now()
 			_ = rc.conn.Close()
-			got := awaitResult(t, res)
-			wantAnswer(t, got, http.StatusServiceUnavailable)
+			got := cmdAwait(t, res)
+			cmdWantAnswer(t, got, http.StatusServiceUnavailable)
 			if d := time.Since(start); d > 5*time.Second {
 				t.Errorf("the POST ended %v after the disconnect; want well before the %v timeout", d, ackTimeout)
 			}
@@ -899,9 +911,9 @@ func TestCommandDisconnectWhileWaiting(t *testing.T) {
 // REST form, and that 2xx bodies are empty and others short plain text.
 func TestCommandStatus(t *testing.T) {
 	ep := startEndpoint(t, endpointConfig{Registry: cmdRegistry})
-	dev := dialCmd(t, ep, false, "app1", "device1", nil)
+	dev := cmdDial(t, ep, false, "app1", "device1", nil)
 	dev.mustSubscribe(t, cmdFilter{"command/inbox//#", 1})
-	dialCmd(t, ep, false, "app1", "stranger", nil) // connected, subscribed to nothing
+	cmdDial(t, ep, false, "app1", "stranger", nil) // connected, subscribed to nothing
 	big := make([]byte, 256<<10+1)
 	past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 	tests := []struct {
@@ -910,58 +922,58 @@ func TestCommandStatus(t *testing.T) {
 		want      int
 		delivered string // command name it arrives as at device1; "" = not delivered
 	}{
-		{"binary", func(p string) cmdRequest { return ceBinary("app1", "device1", "bin", "text/plain", []byte(p), nil) }, 202, "bin"},
+		{"binary", func(p string) cmdRequest { return cmdBinary("app1", "device1", "bin", "text/plain", []byte(p), nil) }, 202, "bin"},
 		{"structured", func(p string) cmdRequest {
-			return ceStructured(t, "app1", "device1", "struct", map[string]any{"datacontenttype": "text/plain", "data": p})
+			return cmdStructured(t, "app1", "device1", "struct", map[string]any{"datacontenttype": "text/plain", "data": p})
 		}, 202, "struct"},
-		{"rest", func(p string) cmdRequest { return restCmd("app1", "device1", "command=rest", "text/plain", []byte(p)) }, 202, "rest"},
-		{"rest command with slash", func(p string) cmdRequest { return restCmd("app1", "device1", "command=a%2Fb", "", []byte(p)) }, 202, "a/b"},
-		{"alias", func(p string) cmdRequest { return ceBinary("app1", "dev1-alias", "alias", "", []byte(p), nil) }, 202, "alias"},
-		{"rest alias", func(p string) cmdRequest { return restCmd("app1", "dev1-alias", "command=ralias", "", []byte(p)) }, 202, "ralias"},
+		{"rest", func(p string) cmdRequest { return cmdREST("app1", "device1", "command=rest", "text/plain", []byte(p)) }, 202, "rest"},
+		{"rest command with slash", func(p string) cmdRequest { return cmdREST("app1", "device1", "command=a%2Fb", "", []byte(p)) }, 202, "a/b"},
+		{"alias", func(p string) cmdRequest { return cmdBinary("app1", "dev1-alias", "alias", "", []byte(p), nil) }, 202, "alias"},
+		{"rest alias", func(p string) cmdRequest { return cmdREST("app1", "dev1-alias", "command=ralias", "", []byte(p)) }, 202, "ralias"},
 
 		{"not a CloudEvent", func(p string) cmdRequest {
 			return cmdRequest{header: map[string]string{"Content-Type": "text/plain"}, body: []byte(p)}
 		}, 400, ""},
 		{"wrong type", func(p string) cmdRequest {
-			return ceBinary("app1", "device1", "set", "", []byte(p), map[string]string{"type": "io.drogue.event.v1"})
+			return cmdBinary("app1", "device1", "set", "", []byte(p), map[string]string{"type": "io.drogue.event.v1"})
 		}, 400, ""},
 		{"missing application", func(p string) cmdRequest {
-			return ceBinary("app1", "device1", "set", "", []byte(p), map[string]string{"application": ""})
+			return cmdBinary("app1", "device1", "set", "", []byte(p), map[string]string{"application": ""})
 		}, 400, ""},
 		{"missing device", func(p string) cmdRequest {
-			return ceBinary("app1", "device1", "set", "", []byte(p), map[string]string{"device": ""})
+			return cmdBinary("app1", "device1", "set", "", []byte(p), map[string]string{"device": ""})
 		}, 400, ""},
 		{"missing subject", func(p string) cmdRequest {
-			return ceBinary("app1", "device1", "set", "", []byte(p), map[string]string{"subject": ""})
+			return cmdBinary("app1", "device1", "set", "", []byte(p), map[string]string{"subject": ""})
 		}, 400, ""},
-		{"rest without command", func(p string) cmdRequest { return restCmd("app1", "device1", "", "", []byte(p)) }, 400, ""},
+		{"rest without command", func(p string) cmdRequest { return cmdREST("app1", "device1", "", "", []byte(p)) }, 400, ""},
 
 		{"expired", func(p string) cmdRequest {
-			return ceBinary("app1", "device1", "set", "", []byte(p), map[string]string{"expirytime": past})
+			return cmdBinary("app1", "device1", "set", "", []byte(p), map[string]string{"expirytime": past})
 		}, 410, ""},
 		{"structured expired", func(p string) cmdRequest {
-			return ceStructured(t, "app1", "device1", "set", map[string]any{"expirytime": past, "data": p})
+			return cmdStructured(t, "app1", "device1", "set", map[string]any{"expirytime": past, "data": p})
 		}, 410, ""},
 
-		{"binary too large", func(string) cmdRequest { return ceBinary("app1", "device1", "set", "", big, nil) }, 413, ""},
+		{"binary too large", func(string) cmdRequest { return cmdBinary("app1", "device1", "set", "", big, nil) }, 413, ""},
 		{"structured too large", func(string) cmdRequest {
-			return ceStructured(t, "app1", "device1", "set", map[string]any{"datacontenttype": "text/plain", "data": string(big)})
+			return cmdStructured(t, "app1", "device1", "set", map[string]any{"datacontenttype": "text/plain", "data": string(big)})
 		}, 413, ""},
-		{"rest too large", func(string) cmdRequest { return restCmd("app1", "device1", "command=set", "", big) }, 413, ""},
+		{"rest too large", func(string) cmdRequest { return cmdREST("app1", "device1", "command=set", "", big) }, 413, ""},
 
-		{"unknown application", func(p string) cmdRequest { return ceBinary("nope", "device1", "set", "", []byte(p), nil) }, 422, ""},
-		{"disabled application", func(p string) cmdRequest { return ceBinary("offapp", "device1", "set", "", []byte(p), nil) }, 422, ""},
-		{"unknown device", func(p string) cmdRequest { return ceBinary("app1", "nobody", "set", "", []byte(p), nil) }, 422, ""},
-		{"disabled device", func(p string) cmdRequest { return ceBinary("app1", "off-dev", "set", "", []byte(p), nil) }, 422, ""},
-		{"rest unknown device", func(p string) cmdRequest { return restCmd("app1", "nobody", "command=set", "", []byte(p)) }, 422, ""},
+		{"unknown application", func(p string) cmdRequest { return cmdBinary("nope", "device1", "set", "", []byte(p), nil) }, 422, ""},
+		{"disabled application", func(p string) cmdRequest { return cmdBinary("offapp", "device1", "set", "", []byte(p), nil) }, 422, ""},
+		{"unknown device", func(p string) cmdRequest { return cmdBinary("app1", "nobody", "set", "", []byte(p), nil) }, 422, ""},
+		{"disabled device", func(p string) cmdRequest { return cmdBinary("app1", "off-dev", "set", "", []byte(p), nil) }, 422, ""},
+		{"rest unknown device", func(p string) cmdRequest { return cmdREST("app1", "nobody", "command=set", "", []byte(p)) }, 422, ""},
 
-		{"offline device", func(p string) cmdRequest { return ceBinary("app1", "sleeper", "set", "", []byte(p), nil) }, 503, ""},
-		{"connected, not subscribed", func(p string) cmdRequest { return ceBinary("app1", "stranger", "set", "", []byte(p), nil) }, 503, ""},
+		{"offline device", func(p string) cmdRequest { return cmdBinary("app1", "sleeper", "set", "", []byte(p), nil) }, 503, ""},
+		{"connected, not subscribed", func(p string) cmdRequest { return cmdBinary("app1", "stranger", "set", "", []byte(p), nil) }, 503, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			payload := "payload of " + tt.name
-			postWant(t, ep.HTTP, tt.req(payload), tt.want)
+			cmdPost(t, ep.HTTP, tt.req(payload), tt.want)
 			if tt.delivered != "" {
 				dev.inbox.want(t, "command/inbox//"+tt.delivered, 1, payload)
 			}
@@ -975,16 +987,38 @@ func TestCommandStatus(t *testing.T) {
 func TestCommandTooLargeForDevice(t *testing.T) {
 	ep := startEndpoint(t, endpointConfig{Registry: cmdRegistry})
 	maxSize := uint32(512)
-	c := dialCmd(t, ep, false, "app1", "device1", func(cp *paho.Connect) {
+	c := cmdDial(t, ep, false, "app1", "device1", func(cp *paho.Connect) {
 		cp.Properties = &paho.ConnectProperties{MaximumPacketSize: &maxSize}
 	})
 	for _, q := range []byte{0, 1} {
 		t.Run("QoS "+strconv.Itoa(int(q)), func(t *testing.T) {
 			c.unsubscribe(t, "command/inbox//#")
 			c.mustSubscribe(t, cmdFilter{"command/inbox//#", q})
-			postWant(t, ep.HTTP, ceBinary("app1", "device1", "set", "", make([]byte, 1000), nil), http.StatusRequestEntityTooLarge)
-			postWant(t, ep.HTTP, ceBinary("app1", "device1", "set", "", []byte("small"), nil), http.StatusAccepted)
+			cmdPost(t, ep.HTTP, cmdBinary("app1", "device1", "set", "", make([]byte, 1000), nil), http.StatusRequestEntityTooLarge)
+			cmdPost(t, ep.HTTP, cmdBinary("app1", "device1", "set", "", []byte("small"), nil), http.StatusAccepted)
 			c.inbox.want(t, "command/inbox//set", q, "small")
+		})
+	}
+}
+
+// TestCommandEscapedDeviceName proves that a device whose name needs escaping in a URL path
+// (dev/x) is reached in every form, the REST form with the name percent-encoded.
+func TestCommandEscapedDeviceName(t *testing.T) {
+	ep := startEndpoint(t, endpointConfig{Registry: cmdRegistry})
+	c := cmdDial(t, ep, false, "app1", "dev/x", nil)
+	c.mustSubscribe(t, cmdFilter{"command/inbox//#", 1})
+	tests := []struct {
+		name string
+		req  cmdRequest
+	}{
+		{"binary", cmdBinary("app1", "dev/x", "set", "", []byte("binary"), nil)},
+		{"structured", cmdStructured(t, "app1", "dev/x", "set", map[string]any{"datacontenttype": "text/plain", "data": "structured"})},
+		{"rest", cmdREST("app1", "dev%2Fx", "command=set", "", []byte("rest"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmdPost(t, ep.HTTP, tt.req, http.StatusAccepted)
+			c.inbox.want(t, "command/inbox//set", 1, tt.name)
 		})
 	}
 }

@@ -40,6 +40,7 @@ type knProxy struct {
 	mu      sync.Mutex
 	arrived int
 	codes   []int
+	ctypes  []string              // Content-Type of each attempt
 	holds   map[int]chan struct{} // attempt number (from 1) → released when closed
 }
 
@@ -55,6 +56,7 @@ func newKnProxy(t testing.TB, target string) *knProxy {
 func (p *knProxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.arrived++
+	p.ctypes = append(p.ctypes, r.Header.Get("Content-Type"))
 	gate := p.holds[p.arrived]
 	p.mu.Unlock()
 	if gate != nil {
@@ -98,7 +100,7 @@ func (p *knProxy) forward(r *http.Request) (int, http.Header, []byte) {
 func (p *knProxy) reset() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.arrived, p.codes, p.holds = 0, nil, map[int]chan struct{}{}
+	p.arrived, p.codes, p.ctypes, p.holds = 0, nil, nil, map[int]chan struct{}{}
 	for len(p.attempts) > 0 {
 		<-p.attempts
 	}
@@ -119,6 +121,13 @@ func (p *knProxy) Codes() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.codes)
+}
+
+// ContentTypes returns the Content-Type of every attempt so far.
+func (p *knProxy) ContentTypes() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.ctypes)
 }
 
 // nextAttempt waits for the status of the next attempt.
@@ -223,7 +232,7 @@ func TestKnativeDispatch(t *testing.T) {
 			var release func()
 			switch tt.behave {
 			case "subscribed":
-				c := dialCmd(t, ep, false, "app1", tt.device, nil)
+				c := cmdDial(t, ep, false, "app1", tt.device, nil)
 				c.mustSubscribe(t, cmdFilter{"command/inbox//#", 1})
 				inbox = c.inbox
 			case "connects":
@@ -231,7 +240,7 @@ func TestKnativeDispatch(t *testing.T) {
 				defer release()
 			case "withholds":
 				raw = dialRaw(t, ep.MQTT, 5, tt.device+"@app1", cmdPasswords[tt.device])
-				raw.subscribeRaw(cmdFilter{"command/inbox//#", 1})
+				raw.cmdSubscribe(cmdFilter{"command/inbox//#", 1})
 			}
 
 			type result struct {
@@ -258,17 +267,17 @@ func TestKnativeDispatch(t *testing.T) {
 				if code := proxy.nextAttempt(t); code != http.StatusServiceUnavailable {
 					t.Fatalf("first attempt answered %d, want 503", code)
 				}
-				c := dialCmd(t, ep, false, "app1", tt.device, nil)
+				c := cmdDial(t, ep, false, "app1", tt.device, nil)
 				c.mustSubscribe(t, cmdFilter{"command/inbox//#", 1})
 				inbox = c.inbox
 				release()
 			case "withholds":
-				first := raw.readPublish() // not acknowledged: the attempt times out
-				second := raw.readPublish()
+				first := raw.cmdReadPublish() // not acknowledged: the attempt times out
+				second := raw.cmdReadPublish()
 				if first.payload != tt.name || second.payload != tt.name {
 					t.Fatalf("deliveries %q, %q; want the command twice", first.payload, second.payload)
 				}
-				raw.puback(second.id)
+				raw.cmdPuback(second.id)
 			}
 
 			var res result
@@ -282,6 +291,15 @@ func TestKnativeDispatch(t *testing.T) {
 			}
 			if got := proxy.Codes(); !slices.Equal(got, tt.attempts) {
 				t.Errorf("attempts answered %v, want %v", got, tt.attempts)
+			}
+			wantCT := "text/plain" // binary mode: the data's own content type
+			if tt.format != nil {
+				wantCT = "application/cloudevents+json"
+			}
+			for _, ct := range proxy.ContentTypes() {
+				if !strings.HasPrefix(ct, wantCT) {
+					t.Errorf("an attempt was sent as %q, want %s", ct, wantCT)
+				}
 			}
 
 			// SendEvent returns after the dead-letter sink answered: its event is there already.

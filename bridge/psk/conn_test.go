@@ -286,6 +286,43 @@ func TestReadDeadline(t *testing.T) {
 	}
 }
 
+// TestKeyUpdate has the client request a TLS 1.3 key update: the server's Read must process
+// it and OpenSSL's answering KeyUpdate must reach the client, in both directions' order.
+func TestKeyUpdate(t *testing.T) {
+	srv, cli := mustPair(t, tls.VersionTLS13)
+	buf := make([]byte, 64)
+	for i := range 3 {
+		if err := cli.keyUpdate(); err != nil {
+			t.Fatal(err)
+		}
+		msg := "after key update " + strconv.Itoa(i)
+		if _, err := cli.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.ReadAtLeast(srv, buf, len(msg))
+		if err != nil || string(buf[:n]) != msg {
+			t.Fatalf("server read %q, %v", buf[:n], err)
+		}
+		if _, err := srv.Write([]byte("ack")); err != nil {
+			t.Fatal(err)
+		}
+		n, err = io.ReadAtLeast(cli, buf, 3)
+		if err != nil || string(buf[:n]) != "ack" {
+			t.Fatalf("client read %q, %v", buf[:n], err)
+		}
+		if err := srv.keyUpdate(); err != nil { // and the other way round
+			t.Fatal(err)
+		}
+		if _, err := srv.Write([]byte("srv")); err != nil {
+			t.Fatal(err)
+		}
+		n, err = io.ReadAtLeast(cli, buf, 3)
+		if err != nil || string(buf[:n]) != "srv" {
+			t.Fatalf("client read %q, %v", buf[:n], err)
+		}
+	}
+}
+
 // TestFullDuplex sends 1 MiB each way at once: on each side one goroutine reads while another
 // writes, as mochi does (a read loop plus writers).
 func TestFullDuplex(t *testing.T) {
@@ -418,8 +455,13 @@ func TestHandshakeLoopMemory(t *testing.T) {
 	after := rssKiB(t)
 	t.Logf("RSS after %d warm-up handshakes: %d KiB; after %d more: %d KiB (%+d KiB)",
 		warmup, before, rounds, after, after-before)
-	if after-before > 8*1024 {
-		t.Errorf("RSS grew by %d KiB over %d handshakes", after-before, rounds)
+	// A leaked SSL costs about 60 KiB (120 MiB here); the race detector alone adds a few MiB.
+	limit := 8 * 1024
+	if raceEnabled {
+		limit = 24 * 1024
+	}
+	if after-before > limit {
+		t.Errorf("RSS grew by %d KiB over %d handshakes (limit %d KiB)", after-before, rounds, limit)
 	}
 }
 

@@ -191,6 +191,19 @@ err:
 	return NULL;
 }
 
+// psk_key_update sends a TLS 1.3 KeyUpdate that asks the peer to update its keys too.
+static void psk_key_update(SSL *ssl, psk_result *r) {
+	int ret;
+	ERR_clear_error();
+	ret = SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED);
+	if (ret == 1) {
+		ret = SSL_do_handshake(ssl);
+	}
+	r->ret = ret;
+	r->err = ret > 0 ? SSL_ERROR_NONE : SSL_get_error(ssl, ret);
+	psk_collect(r);
+}
+
 static void psk_clear_handle(SSL *ssl) {
 	SSL_set_app_data(ssl, NULL);
 }
@@ -730,6 +743,25 @@ func (c *Conn) Close() error {
 	err := c.raw.Close()
 	c.st.free()
 	return err
+}
+
+// keyUpdate sends a TLS 1.3 KeyUpdate asking the peer to update its keys as well (tests use
+// it to exercise OpenSSL answering from inside Read).
+func (c *Conn) keyUpdate() error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	var r C.psk_result
+	c.st.mu.Lock()
+	if c.st.ssl == nil {
+		c.st.mu.Unlock()
+		return net.ErrClosed
+	}
+	C.psk_key_update(c.st.ssl, &r)
+	c.st.mu.Unlock()
+	if r.err != C.SSL_ERROR_NONE {
+		return fmt.Errorf("psk: key update: %s", opensslMsg(&r))
+	}
+	return c.flush()
 }
 
 // LocalAddr returns the local address of the underlying connection.

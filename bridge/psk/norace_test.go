@@ -1,0 +1,5 @@
+//go:build psk && cgo && !race
+
+package psk
+
+const raceEnabled = false
