@@ -30,6 +30,8 @@ func pubackCode(err error) packets.Code {
 		return packets.Code{Code: packets.ErrPayloadFormatInvalid.Code, Reason: "payload is not valid for its content type"}
 	case errors.Is(err, source.ErrQueueFull):
 		return packets.Code{Code: packets.ErrQuotaExceeded.Code, Reason: "quota exceeded"}
+	case errors.Is(err, errShuttingDown):
+		return packets.Code{Code: packets.ErrServerBusy.Code, Reason: "server busy: shutting down"}
 	case errors.Is(err, source.ErrNotReady):
 		return packets.Code{Code: packets.ErrServerBusy.Code, Reason: "server busy: no event sink configured"}
 	case errors.Is(err, source.ErrSinkUnavailable):

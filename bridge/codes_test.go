@@ -23,6 +23,7 @@ func TestPubackCode(t *testing.T) {
 		{"payload invalid, wrapped", fmt.Errorf("event: %w", source.ErrPayloadInvalid), 0x99},
 		{"queue full", source.ErrQueueFull, 0x97},
 		{"not ready", source.ErrNotReady, 0x89},
+		{"shutting down", errShuttingDown, 0x89},
 		{"sink unavailable, wrapped", fmt.Errorf("send: %w", source.ErrSinkUnavailable), 0x89},
 		{"sink rejected", source.ErrSinkRejected, 0x80},
 		{"anything else", errors.New("boom"), 0x80},

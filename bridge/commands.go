@@ -171,6 +171,13 @@ type delivery struct {
 // Deliver sends a command to the target device's connection and to every connected gateway of
 // it that subscribed for it, once per connection, and waits for QoS 1 acknowledgements (SPEC §7).
 func (s *Server) Deliver(ctx context.Context, cmd sink.Command) error {
+	start := time.Now()
+	err := s.deliver(ctx, cmd)
+	s.metrics.command(err, start)
+	return err
+}
+
+func (s *Server) deliver(ctx context.Context, cmd sink.Command) error {
 	reg := s.opts.Registry.Current()
 	app, ok := reg.Application(cmd.Application)
 	if !ok || app.Disabled {
@@ -197,49 +204,36 @@ func (s *Server) Deliver(ctx context.Context, cmd sink.Command) error {
 			consider(s.table.Lookup(app.Name, g.Name), false)
 		}
 	}
-	if len(targets) == 0 {
-		s.metrics.command("unreachable")
+	switch len(targets) {
+	case 0:
 		return fmt.Errorf("device %s/%s: %w", app.Name, dev.Name, sink.ErrUnreachable)
+	case 1: // the common case: no goroutine needed
+		return commandOutcome([]error{s.deliverTo(ctx, targets[0], cmd)})
 	}
-
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		wg.Go(func() { errs[i] = s.deliverTo(ctx, t, cmd) })
 	}
 	wg.Wait()
-	return s.commandOutcome(errs)
+	return commandOutcome(errs)
 }
 
 // commandOutcome is success when any connection took the command; otherwise the most telling failure.
-func (s *Server) commandOutcome(errs []error) error {
+func commandOutcome(errs []error) error {
 	for _, err := range errs {
 		if err == nil {
-			s.metrics.command("delivered")
 			return nil
 		}
 	}
-	for _, want := range []error{sink.ErrNotAcknowledged, sink.ErrTooLarge, sink.ErrRefused} {
+	for _, want := range []error{sink.ErrNotAcknowledged, sink.ErrTooLarge, sink.ErrRefused, sink.ErrUnreachable} {
 		for _, err := range errs {
 			if errors.Is(err, want) {
-				s.metrics.command(outcomeLabel(want))
 				return err
 			}
 		}
 	}
-	s.metrics.command("unreachable")
 	return fmt.Errorf("%w: %w", sink.ErrUnreachable, errors.Join(errs...))
-}
-
-func outcomeLabel(err error) string {
-	switch {
-	case errors.Is(err, sink.ErrNotAcknowledged):
-		return "not_acknowledged"
-	case errors.Is(err, sink.ErrTooLarge):
-		return "too_large"
-	default:
-		return "refused_by_device"
-	}
 }
 
 // deliverTo writes the command to one connection and, for QoS 1, waits for its PUBACK.

@@ -41,7 +41,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		code := connackCode(cl.Properties.ProtocolVersion, err)
 		s.log.Info("connection refused", "remote", cl.Net.Remote, "listener", cl.Net.Listener,
 			"username", string(pk.Connect.Username), "client_id", pk.Connect.ClientIdentifier, "code", code.Code, "err", err)
-		s.metrics.connect("refused")
+		s.metrics.refused(err)
 		_ = s.mochi.SendConnack(cl, code, false, nil)
 		return err
 	}
@@ -105,6 +105,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		cl.State.ServerKeepalive = true
 	}
 	s.conns.Store(cl, c)
+	s.byNet.Store(cl.Net.Conn, cl)
 	return nil
 }
 
@@ -124,7 +125,8 @@ func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	if old := h.s.table.Claim(c); old != nil {
 		h.s.takeover(old)
 	}
-	h.s.metrics.connect("accepted")
+	h.s.metrics.connects.WithLabelValues("accepted").Inc()
+	h.s.metrics.connections.WithLabelValues(cl.Net.Listener, c.key.app).Inc()
 	c.log.Info("device connected", "remote", cl.Net.Remote, "listener", cl.Net.Listener, "protocol", cl.Properties.ProtocolVersion)
 	h.s.emit(c, source.ConnectionEvent(c.publishFor(c.dev), true))
 }
@@ -132,14 +134,7 @@ func (h *hook) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 // OnDisconnect releases the connection and emits the last will (unless the client disconnected
 // normally) and the disconnected event.
 func (h *hook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
-	v, ok := h.s.conns.LoadAndDelete(cl)
-	if !ok {
-		return
-	}
-	c := v.(*conn)
-	c.cancel()
-	h.s.table.Release(c)
-	h.s.finish(c, err != nil)
+	h.s.release(cl, err)
 }
 
 // OnPacketRead refuses what mochi would otherwise accept or drop silently.
@@ -248,6 +243,9 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, packets.ErrRejectPacket
 	}
 	p, err := s.publish(c, pk)
+	if err == nil && s.closing.Load() {
+		err = errShuttingDown
+	}
 	if err != nil {
 		s.refusePublish(c, pk, err)
 		return pk, packets.ErrRejectPacket

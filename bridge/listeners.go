@@ -20,6 +20,7 @@ type tcpListener struct {
 	connectTimeout time.Duration
 	tls            *tls.Config                      // TLS with certificates; nil for plain or PSK
 	secure         func(net.Conn) (net.Conn, error) // runs a handshake before MQTT (TLS-PSK); nil for none
+	ended          func(net.Conn)                   // called once mochi is done with a connection
 
 	ln        net.Listener
 	log       *slog.Logger
@@ -81,7 +82,15 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 			if err := establish(l.id, c); err != nil {
 				l.log.Debug("connection ended", "listener", l.id, "remote", c.RemoteAddr().String(), "err", err)
 			}
+			l.ended(c)
 		}()
+	}
+}
+
+// stopAccepting closes the socket; open connections stay.
+func (l *tcpListener) stopAccepting() {
+	if l.ln != nil {
+		_ = l.ln.Close()
 	}
 }
 

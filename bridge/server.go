@@ -22,7 +22,10 @@ import (
 	"mqtt-endpoint/source"
 )
 
-var errShuttingDown = errors.New("server shutting down")
+var (
+	errShuttingDown   = errors.New("server shutting down")
+	errConnectionLost = errors.New("connection lost")
+)
 
 // Forwarder sends events to the sink; *source.Forwarder implements it.
 type Forwarder interface {
@@ -108,14 +111,16 @@ type Server struct {
 	mochi   *mqtt.Server
 	table   *memTable
 	conns   sync.Map // *mqtt.Client → *conn, for every authenticated connection
+	byNet   sync.Map // net.Conn → *mqtt.Client of the same connections
 	metrics *metrics
 	closing atomic.Bool
 
 	ctx    context.Context // the server's lifetime; parent of every connection's context
 	cancel context.CancelFunc
 
-	mu    sync.Mutex // guards addrs
-	addrs map[string]string
+	mu        sync.Mutex // guards addrs and accepting
+	addrs     map[string]string
+	accepting []interface{ stopAccepting() } // the listeners, to stop them before the clients
 }
 
 // New creates a server; Start opens its listeners.
@@ -125,7 +130,7 @@ func New(opts Options) (*Server, error) {
 		panic("bridge: Options need Registry, Authenticator and Forwarder")
 	}
 	s := &Server{opts: opts, log: opts.Logger, table: newMemTable(), addrs: make(map[string]string)}
-	s.metrics = newMetrics(opts.Metrics, func() float64 { return float64(s.table.len()) })
+	s.metrics = newMetrics(opts.Metrics)
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumQos = 1
 	caps.RetainAvailable = 0
@@ -164,6 +169,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		s.addrs[l.Name] = ln.Address()
+		s.accepting = append(s.accepting, ln.(interface{ stopAccepting() }))
 		s.mu.Unlock()
 		s.log.Info("listening", "listener", l.Name, "address", ln.Address())
 	}
@@ -181,10 +187,11 @@ func (s *Server) listener(l Listener) (listeners.Listener, error) {
 	}
 	switch l.Transport {
 	case TCP:
-		return &tcpListener{id: l.Name, address: l.Address, connectTimeout: s.opts.ConnectTimeout, tls: tlsConfig}, nil
+		return &tcpListener{id: l.Name, address: l.Address, connectTimeout: s.opts.ConnectTimeout, tls: tlsConfig,
+			ended: s.connectionEnded}, nil
 	case WebSocket:
 		return &wsListener{id: l.Name, address: l.Address, connectTimeout: s.opts.ConnectTimeout,
-			tls: tlsConfig, maxPacketSize: int64(s.opts.MaximumPacketSize)}, nil
+			tls: tlsConfig, maxPacketSize: int64(s.opts.MaximumPacketSize), ended: s.connectionEnded}, nil
 	case PSK:
 		if !psk.Available() {
 			return nil, fmt.Errorf("listener %s: TLS-PSK needs a build with -tags psk and CGO_ENABLED=1", l.Name)
@@ -193,7 +200,7 @@ func (s *Server) listener(l Listener) (listeners.Listener, error) {
 			return s.opts.Authenticator.PSKKey(identity, time.Now())
 		}
 		return &tcpListener{id: l.Name, address: l.Address, connectTimeout: s.opts.ConnectTimeout,
-			secure: func(c net.Conn) (net.Conn, error) { return psk.Server(c, keys) }}, nil
+			secure: func(c net.Conn) (net.Conn, error) { return psk.Server(c, keys) }, ended: s.connectionEnded}, nil
 	default:
 		panic(fmt.Sprintf("bridge: unknown transport %d", l.Transport))
 	}
@@ -210,7 +217,55 @@ func (s *Server) Addrs() map[string]string {
 	return out
 }
 
-// Close refuses new connections, disconnects every client (v5: 0x8B) and stops the listeners.
+// Ready reports whether the server takes connections.
+func (s *Server) Ready() error {
+	if s.closing.Load() {
+		return errShuttingDown
+	}
+	return nil
+}
+
+// Shutdown ends the server gracefully (SPEC §8): it stops accepting connections and refuses new
+// publishes (v5 0x89, v3.1.1 close), waits for the publishes in flight to be answered by the
+// sink and acknowledged, then disconnects every client (v5 DISCONNECT 0x8B) and waits for their
+// last events. When ctx ends first, the rest is cut short: what was not acknowledged is sent
+// again by the devices.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	for _, l := range s.accepting {
+		l.stopAccepting()
+	}
+	s.mu.Unlock()
+	s.conns.Range(func(_, v any) bool {
+		select {
+		case <-v.(*conn).pending.drained():
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	s.conns.Range(func(_, v any) bool {
+		s.disconnect(v.(*conn), packets.ErrServerShuttingDown) // v5 DISCONNECT 0x8B, v3.1.1 close
+		return true
+	})
+	_ = s.mochi.Close() // whoever is left (mochi writes its DISCONNECT to any version)
+	for ctx.Err() == nil && s.open() > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if n := s.open(); n > 0 {
+		return fmt.Errorf("shutdown: %d connections still closing: %w", n, ctx.Err())
+	}
+	return nil
+}
+
+// Close ends the server at once: every client is disconnected (v5 0x8B).
 func (s *Server) Close() error {
 	s.closing.Store(true)
 	err := s.mochi.Close()
@@ -218,6 +273,36 @@ func (s *Server) Close() error {
 		s.cancel()
 	}
 	return err
+}
+
+// open counts the connections whose end has not been processed yet.
+func (s *Server) open() int {
+	n := 0
+	s.conns.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
+
+// connectionEnded releases a connection mochi gave up on without OnDisconnect (it skips the hook
+// when writing the CONNACK fails), so that the device is not left claimed.
+func (s *Server) connectionEnded(nc net.Conn) {
+	if v, ok := s.byNet.Load(nc); ok {
+		s.release(v.(*mqtt.Client), errConnectionLost)
+	}
+}
+
+// release ends the endpoint's side of a connection once: the device is released and the last
+// will (unless the client disconnected normally) and the disconnected event are emitted.
+func (s *Server) release(cl *mqtt.Client, err error) {
+	v, ok := s.conns.LoadAndDelete(cl)
+	if !ok {
+		return
+	}
+	c := v.(*conn)
+	s.byNet.Delete(cl.Net.Conn)
+	c.cancel()
+	s.table.Release(c)
+	s.metrics.connections.WithLabelValues(cl.Net.Listener, c.key.app).Dec()
+	s.finish(c, err != nil)
 }
 
 func (s *Server) connOf(cl *mqtt.Client) *conn {

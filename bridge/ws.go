@@ -23,6 +23,7 @@ type wsListener struct {
 	tls            *tls.Config // nil for ws
 	connectTimeout time.Duration
 	maxPacketSize  int64
+	ended          func(net.Conn) // called once mochi is done with a connection
 
 	ln        net.Listener
 	srv       *http.Server
@@ -92,10 +93,18 @@ func (l *wsListener) Serve(establish listeners.EstablishFn) {
 		if err := establish(l.id, c); err != nil {
 			l.log.Debug("connection ended", "listener", l.id, "remote", r.RemoteAddr, "err", err)
 		}
+		l.ended(c)
 	})
 	l.srv.Handler = handler // Close touches only the server's own state, never Handler
 	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		l.log.Error("websocket listener stopped", "listener", l.id, "err", err)
+	}
+}
+
+// stopAccepting closes the socket; upgraded connections are the endpoint's and stay.
+func (l *wsListener) stopAccepting() {
+	if l.srv != nil {
+		_ = l.srv.Close()
 	}
 }
 

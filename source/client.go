@@ -37,6 +37,9 @@ type ClientOptions struct {
 	// MaxConnsPerHost bounds the connections to the sink, all of which may
 	// stay idle for reuse; 0 means DefaultMaxConnsPerHost.
 	MaxConnsPerHost int
+	// TokenFile is a file holding an OIDC token for the sink, sent as a Bearer token when the file
+	// exists and re-read when it changes; "" sends none. Knative mounts it at DefaultTokenFile.
+	TokenFile string
 	// Tracing wraps the transport in OpenTelemetry HTTP instrumentation
 	// (client spans, traceparent propagation) as adapter.NewClient does. It is
 	// off by default: without a configured OTel provider it only costs about
@@ -78,6 +81,9 @@ func NewClient(o ClientOptions) (Sender, error) {
 	}
 	t := newTransport(n, u.Scheme == "https", o.CACerts)
 	var rt http.RoundTripper = drainingTransport{t}
+	if o.TokenFile != "" {
+		rt = bearerTransport{rt: rt, token: &tokenFile{path: o.TokenFile}}
+	}
 	if o.Tracing {
 		rt = otelhttp.NewTransport(rt,
 			otelhttp.WithPropagators(tracing.DefaultTextMapPropagator()),

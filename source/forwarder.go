@@ -10,6 +10,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/protocol"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Sender is the one thing the forwarder needs from a CloudEvents client.
@@ -54,6 +55,9 @@ type Options struct {
 	// slow or failing sink costs bounded memory: beyond it Forward refuses at once with
 	// ErrQueueFull instead of queueing; 0 means DefaultMaxInFlight.
 	MaxInFlight int
+	// Metrics, when set, receives the forwarder's metrics: events by outcome, sink request
+	// latency by outcome, requests in flight.
+	Metrics prometheus.Registerer
 	// Logger receives failures and drops; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for event times; nil means time.Now.
@@ -133,6 +137,7 @@ type Forwarder struct {
 	sent, failed, retried, dropped atomic.Uint64
 	inFlight                       atomic.Int64
 	forwarding                     atomic.Int64 // Forward calls in progress, bounded by MaxInFlight
+	latency                        *prometheus.HistogramVec
 }
 
 // NewForwarder returns a Forwarder sending through s, and starts its QoS 0
@@ -151,6 +156,7 @@ func NewForwarder(s Sender, opts Options) *Forwarder {
 		base:    base,
 		cancel:  cancel,
 	}
+	f.latency = f.registerMetrics(opts.Metrics)
 	if s == nil {
 		return f
 	}
@@ -324,7 +330,48 @@ func (f *Forwarder) send(ctx context.Context, e cloudevents.Event) error {
 func (f *Forwarder) attempt(ctx context.Context, e cloudevents.Event) protocol.Result {
 	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
-	return f.sender.Send(ctx, e)
+	start := time.Now()
+	res := f.sender.Send(ctx, e)
+	if f.latency != nil {
+		outcome := "accepted"
+		switch classify(res) {
+		case nil:
+		case ErrSinkRejected:
+			outcome = "rejected"
+		default:
+			outcome = "unavailable"
+		}
+		f.latency.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
+	}
+	return res
+}
+
+// registerMetrics registers the forwarder's collectors; the counters read the Stats atomics.
+func (f *Forwarder) registerMetrics(reg prometheus.Registerer) *prometheus.HistogramVec {
+	if reg == nil {
+		return nil
+	}
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "mqtt_endpoint_sink_request_duration_seconds",
+		Help:    "Duration of each POST of an event to the sink, by outcome (accepted, rejected, unavailable).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"outcome"})
+	events := func(outcome string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "mqtt_endpoint_events_total",
+			Help:        "Events by outcome: sent (the sink accepted them), failed (not accepted after every attempt), retried (attempts after the first), dropped (QoS 0, never sent).",
+			ConstLabels: prometheus.Labels{"outcome": outcome},
+		}, func() float64 { return float64(v.Load()) })
+	}
+	reg.MustRegister(latency,
+		events("sent", &f.sent), events("failed", &f.failed),
+		events("retried", &f.retried), events("dropped", &f.dropped),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mqtt_endpoint_sink_requests_in_flight",
+			Help: "Events being sent to the sink now.",
+		}, func() float64 { return float64(f.inFlight.Load()) }),
+	)
+	return latency
 }
 
 // sleep waits for d or until ctx is done.

@@ -75,6 +75,24 @@ type endpoint struct {
 	Registry string            // path of the registry file the test may rewrite
 	Stdout   *lockedBuffer
 	logs     *lockedBuffer
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the process ended
+}
+
+// stop sends sig and waits up to limit for the process to exit; it returns the exit code and
+// how long the exit took.
+func (ep *endpoint) stop(t testing.TB, sig os.Signal, limit time.Duration) (int, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if err := ep.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ep.exited:
+	case <-time.After(limit):
+		t.Fatalf("endpoint did not exit within %v of %v", limit, sig)
+	}
+	return ep.cmd.ProcessState.ExitCode(), time.Since(start)
 }
 
 // endpointConfig selects how to start the endpoint.
@@ -126,6 +144,7 @@ func startEndpoint(t testing.TB, cfg endpointConfig) *endpoint {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	ep.cmd, ep.exited = cmd, exited
 	bound := make(chan map[string]string, 1)
 	go func() {
 		defer close(exited)
@@ -226,6 +245,7 @@ type sink struct {
 	events chan cloudevents.Event
 
 	mu       sync.Mutex
+	auth     []string                        // the Authorization header of every request
 	status   int                             // answer for the next requests; 0 = 202
 	delay    time.Duration                   // before answering
 	delayFor func(data string) time.Duration // per-event delay, set before the endpoint sends
@@ -251,6 +271,7 @@ func (s *sink) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.requests++
+	s.auth = append(s.auth, r.Header.Get("Authorization"))
 	status, delay, gate := s.status, s.delay, s.gate
 	s.mu.Unlock()
 	if gate != nil {
@@ -299,6 +320,13 @@ func (s *sink) hold() (release func()) {
 			close(g)
 		})
 	}
+}
+
+// Authorizations returns the Authorization header of every request so far.
+func (s *sink) Authorizations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.auth...)
 }
 
 // Requests returns how many POSTs the sink received.

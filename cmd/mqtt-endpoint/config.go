@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"mqtt-endpoint/bridge/psk"
+	"mqtt-endpoint/source"
 )
 
 // config is the endpoint's whole configuration (SPEC §3): environment variables, overridden by
@@ -29,6 +31,7 @@ type config struct {
 	CertFile          string        // TLS_CERT_FILE
 	KeyFile           string        // TLS_KEY_FILE
 	WSSClientCerts    bool          // WSS_CLIENT_CERTS: request (true) or off
+	OIDCTokenFile     string        // OIDC_TOKEN_FILE
 	HTTPListen        string        // HTTP_LISTEN
 	Instance          string        // INSTANCE
 	CommandAckTimeout time.Duration // COMMAND_ACK_TIMEOUT
@@ -68,7 +71,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.Instance, "instance", env("INSTANCE", "drogue"), "value of the instance extension (INSTANCE)")
 	ackTimeout := fs.String("command-ack-timeout", env("COMMAND_ACK_TIMEOUT", "5s"), "how long a QoS 1 command waits for the device's PUBACK before 504 (COMMAND_ACK_TIMEOUT)")
 	connectTimeout := fs.String("connect-timeout", env("CONNECT_TIMEOUT", "10s"), "time a new connection has for its TLS handshake and CONNECT packet (CONNECT_TIMEOUT)")
-	level := fs.String("log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (LOG_LEVEL)")
+	fs.StringVar(&cfg.OIDCTokenFile, "oidc-token-file", env("OIDC_TOKEN_FILE", source.DefaultTokenFile), "OIDC token for the sink, sent as a Bearer token when the file exists (OIDC_TOKEN_FILE)")
+	level := fs.String("log-level", env("LOG_LEVEL", knativeLevel(getenv("K_LOGGING_CONFIG"))), "log level: debug, info, warn, error (LOG_LEVEL; default from K_LOGGING_CONFIG, else info)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -135,5 +139,32 @@ func listenDefault(value, def, port string) string {
 		return "off"
 	default:
 		return port
+	}
+}
+
+// knativeLevel reads the log level from Knative's K_LOGGING_CONFIG: the component's
+// "loglevel.mqtt-endpoint", else the level of "zap-logger-config", else info. Zap's levels above
+// error (dpanic, panic, fatal) mean error.
+func knativeLevel(config string) string {
+	var c map[string]string
+	if config == "" || json.Unmarshal([]byte(config), &c) != nil {
+		return "info"
+	}
+	level := c["loglevel.mqtt-endpoint"]
+	if level == "" {
+		var zap struct {
+			Level string `json:"level"`
+		}
+		if json.Unmarshal([]byte(c["zap-logger-config"]), &zap) == nil {
+			level = zap.Level
+		}
+	}
+	switch level {
+	case "debug", "info", "warn", "error":
+		return level
+	case "dpanic", "panic", "fatal":
+		return "error"
+	default:
+		return "info"
 	}
 }

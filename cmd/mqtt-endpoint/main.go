@@ -58,10 +58,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if sender == nil {
 		log.Warn("K_SINK is not set: the endpoint is not ready and refuses publishes as server busy")
 	}
-	fwd := source.NewForwarder(sender, source.Options{Instance: cfg.Instance, Logger: log})
-
 	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		registryCollector{reg})
+	fwd := source.NewForwarder(sender, source.Options{Instance: cfg.Instance, Logger: log, Metrics: metrics})
 
 	listeners, err := mqttListeners(cfg)
 	if err != nil {
@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log.Info("listening", "listener", "http", "address", hln.Addr().String())
 	hs := &http.Server{
-		Handler:           routes(sink.Routes(srv, sink.Options{AckTimeout: cfg.CommandAckTimeout, Logger: log}), reg, fwd, metrics),
+		Handler:           routes(sink.Routes(srv, sink.Options{AckTimeout: cfg.CommandAckTimeout, Logger: log}), srv, reg, fwd, metrics),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	httpDone := make(chan error, 1)
@@ -103,10 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = srv.Close()
 		return fmt.Errorf("serve http: %w", err)
 	}
+	// Kubernetes waits terminationGracePeriodSeconds (30 in config/) before it kills the pod.
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer cancel()
-	err = errors.Join(srv.Close(), fwd.Close(shutdown), hs.Shutdown(shutdown))
-	log.Info("stopped")
+	err = errors.Join(srv.Shutdown(shutdown), fwd.Close(shutdown), hs.Shutdown(shutdown))
+	log.Info("stopped", "err", err)
 	return err
 }
 
@@ -157,6 +158,7 @@ func newSender(cfg config, stdout io.Writer) (source.Sender, error) {
 			CACerts:     cfg.CACerts,
 			CEOverrides: cfg.CEOverrides,
 			Namespace:   cfg.Namespace,
+			TokenFile:   cfg.OIDCTokenFile,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("sink client for %s: %w", cfg.Sink, err)
