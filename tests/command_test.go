@@ -242,22 +242,31 @@ func cmdAwait(t testing.TB, ch <-chan cmdResult) cmdResult {
 
 // cmdWaitConnections waits until the endpoint counts n open device connections, so that a
 // connection closed by an earlier step cannot take a command meant to find nobody.
+// cmdWaitConnections waits until the endpoint counts n open connections (over every listener
+// and application).
 func cmdWaitConnections(t testing.TB, ep *endpoint, n int) {
 	t.Helper()
-	want := fmt.Sprintf("mqtt_endpoint_connections %d", n)
-	waitFor(t, want, func() bool {
+	waitFor(t, fmt.Sprintf("%d open connections", n), func() bool {
 		resp, err := http.Get("http://" + ep.HTTP + "/metrics")
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
+		sum := 0.0
 		sc := bufio.NewScanner(resp.Body)
 		for sc.Scan() {
-			if sc.Text() == want {
-				return true
+			line := sc.Text()
+			if !strings.HasPrefix(line, "mqtt_endpoint_connections{") {
+				continue
 			}
+			_, v, _ := strings.Cut(line, "} ")
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return false
+			}
+			sum += f
 		}
-		return false
+		return sum == float64(n)
 	})
 }
 
