@@ -26,6 +26,9 @@ import (
 	"mqtt-endpoint/source"
 )
 
+// version is stamped by the image build (ko.yaml: -X main.version=…).
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -45,6 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	log.Info("starting mqtt-endpoint", "version", version)
 
 	reg, err := openRegistry(ctx, cfg, log)
 	if err != nil {
@@ -60,7 +64,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		registryCollector{reg})
+		registryCollector{reg}, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "mqtt_endpoint_build_info",
+			Help:        "Always 1; the version label is the build's.",
+			ConstLabels: prometheus.Labels{"version": version},
+		}, func() float64 { return 1 }))
 	fwd := source.NewForwarder(sender, source.Options{Instance: cfg.Instance, Logger: log, Metrics: metrics})
 
 	listeners, err := mqttListeners(cfg)
