@@ -263,12 +263,14 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, packets.ErrRejectPacket
 	}
 	c.pending.add()
-	go func() {
-		defer c.pending.done()
-		err := s.opts.Forwarder.Forward(c.ctx, p)
+	answered := func(err error) {
 		s.metrics.publishResult(err)
 		c.acks.complete(f, err)
-	}()
+		c.pending.done()
+	}
+	if err := s.opts.Forwarder.Submit(p, answered); err != nil {
+		answered(err)
+	}
 	return pk, packets.ErrRejectPacket
 }
 

@@ -34,6 +34,9 @@ type Forwarder interface {
 	// ForwardAsync queues one best-effort event without blocking; false means it was dropped.
 	// Otherwise done is called once the send ended.
 	ForwardAsync(p source.Publish, done func()) bool
+	// Submit queues one event for the sink without blocking and calls done with the sink's
+	// answer; an error means it was refused at once and done is not called.
+	Submit(p source.Publish, done func(error)) error
 }
 
 // Registry is the current device registry.
@@ -145,10 +148,13 @@ func New(opts Options) (*Server, error) {
 	caps.TopicAliasMaximum = opts.TopicAliasMaximum
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	s.mochi = mqtt.New(&mqtt.Options{
-		Capabilities:           caps,
-		Logger:                 opts.Logger.With("component", "mochi"),
-		SysTopicResendInterval: 1 << 30,
-		InlineClient:           false, // nothing is routed through mochi: commands are written per connection
+		Capabilities: caps,
+		// MQTT packets of devices are small; a larger packet is read in several calls anyway.
+		ClientNetReadBufferSize:  1024,
+		ClientNetWriteBufferSize: 1024,
+		Logger:                   opts.Logger.With("component", "mochi"),
+		SysTopicResendInterval:   1 << 30,
+		InlineClient:             false, // nothing is routed through mochi: commands are written per connection
 	})
 	if err := s.mochi.AddHook(&hook{s: s}, nil); err != nil {
 		return nil, fmt.Errorf("add mqtt hook: %w", err)
@@ -347,14 +353,21 @@ func (s *Server) finish(c *conn, abnormal bool) {
 	})
 }
 
-// emit sends a connection-related event, bounded by EventTimeout.
+// emit sends a connection-related event, bounded by EventTimeout. The POST runs on a goroutine
+// of its own while the caller waits: the HTTP client's deep call stack would otherwise grow the
+// connection's goroutine stack, which then stays with every idle connection.
 func (s *Server) emit(c *conn, p source.Publish) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.opts.EventTimeout)
-	defer cancel()
-	if err := s.opts.Forwarder.Forward(ctx, p); err != nil {
-		c.log.Warn("event not delivered", "type", p.Type, "subject", p.Channel, "err", err)
-		s.metrics.publish("event_lost")
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.EventTimeout)
+		defer cancel()
+		if err := s.opts.Forwarder.Forward(ctx, p); err != nil {
+			c.log.Warn("event not delivered", "type", p.Type, "subject", p.Channel, "err", err)
+			s.metrics.publish("event_lost")
+		}
+	}()
+	<-done
 }
 
 // publish resolves a publish packet into the event it stands for (SPEC §6).

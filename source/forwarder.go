@@ -26,7 +26,7 @@ const (
 	DefaultTimeout      = 5 * time.Second       // per attempt
 	DefaultRetries      = 2                     // retries after the first attempt
 	DefaultBackoff      = 50 * time.Millisecond // before the first retry, doubling
-	DefaultAsyncWorkers = 64                    // QoS 0 sender goroutines
+	DefaultAsyncWorkers = 128                   // sender goroutines, for QoS 1 (Submit) and QoS 0
 	DefaultAsyncQueue   = 4096                  // QoS 0 events waiting for a worker
 	DefaultMaxInFlight  = 8192                  // QoS 1 events being sent at once, all connections together
 )
@@ -45,8 +45,8 @@ type Options struct {
 	// Backoff is the wait before the first retry, doubled for each further
 	// one; 0 means DefaultBackoff.
 	Backoff time.Duration
-	// AsyncWorkers is the number of goroutines sending QoS 0 events; 0 means
-	// DefaultAsyncWorkers.
+	// AsyncWorkers is the number of goroutines sending the events of Submit and
+	// ForwardAsync; 0 means DefaultAsyncWorkers.
 	AsyncWorkers int
 	// AsyncQueue is the number of QoS 0 events that may wait for a worker;
 	// 0 means DefaultAsyncQueue.
@@ -132,6 +132,7 @@ type Forwarder struct {
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool
 	queue  chan queued
+	acked  chan submitted // Submit's events, before QoS 0's
 	wg     sync.WaitGroup // the workers
 
 	sent, failed, retried, dropped atomic.Uint64
@@ -161,6 +162,7 @@ func NewForwarder(s Sender, opts Options) *Forwarder {
 		return f
 	}
 	f.queue = make(chan queued, opts.AsyncQueue)
+	f.acked = make(chan submitted, opts.MaxInFlight)
 	for range opts.AsyncWorkers {
 		f.wg.Go(f.work)
 	}
@@ -286,18 +288,82 @@ func (f *Forwarder) Stats() Stats {
 	}
 }
 
-// work sends queued QoS 0 events until the queue is closed.
+// submitted is one event of Submit waiting for a worker.
+type submitted struct {
+	e    cloudevents.Event
+	done func(error)
+}
+
+// Submit builds the event of p and has a worker send it like Forward does, then calls done
+// with the outcome (nil only when the sink accepted it). A bounded pool of senders, rather than
+// a goroutine per event, keeps the connections to the sink few and busy. It returns an error,
+// and does not call done, when the event is refused at once: not ready, invalid publish or
+// payload, ErrQueueFull beyond MaxInFlight, or closed.
+func (f *Forwarder) Submit(p Publish, done func(error)) error {
+	if f.sender == nil {
+		return fmt.Errorf("submit event of %s/%s: %w", p.Application, p.Device, ErrNotReady)
+	}
+	e, err := f.builder.Event(p, f.opts.Now())
+	if err != nil {
+		return fmt.Errorf("submit: %w", err)
+	}
+	if n := f.forwarding.Add(1); n > int64(f.opts.MaxInFlight) {
+		f.forwarding.Add(-1)
+		return fmt.Errorf("submit event of %s/%s: %d events in flight: %w", p.Application, p.Device, n-1, ErrQueueFull)
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		f.forwarding.Add(-1)
+		return fmt.Errorf("submit event of %s/%s: %w", p.Application, p.Device, ErrClosed)
+	}
+	f.acked <- submitted{e, done} // never blocks: capacity MaxInFlight
+	return nil
+}
+
+// work sends the events of Submit, and those of ForwardAsync when none of Submit waits,
+// until the QoS 0 queue is closed.
 func (f *Forwarder) work() {
-	for q := range f.queue {
-		if f.base.Err() != nil {
-			f.dropped.Add(1)
-		} else if err := f.send(f.base, q.e); err != nil {
-			f.logFailure(f.base, slog.LevelWarn, q.e, err)
+	for {
+		select {
+		case s := <-f.acked:
+			f.sendSubmitted(s)
+			continue
+		default:
 		}
-		if q.done != nil {
-			q.done()
+		select {
+		case s := <-f.acked:
+			f.sendSubmitted(s)
+		case q, ok := <-f.queue:
+			if !ok {
+				for {
+					select {
+					case s := <-f.acked:
+						f.sendSubmitted(s)
+					default:
+						return
+					}
+				}
+			}
+			if f.base.Err() != nil {
+				f.dropped.Add(1)
+			} else if err := f.send(f.base, q.e); err != nil {
+				f.logFailure(f.base, slog.LevelWarn, q.e, err)
+			}
+			if q.done != nil {
+				q.done()
+			}
 		}
 	}
+}
+
+func (f *Forwarder) sendSubmitted(s submitted) {
+	err := f.send(f.base, s.e)
+	f.forwarding.Add(-1)
+	if err != nil {
+		f.logFailure(f.base, slog.LevelDebug, s.e, err)
+	}
+	s.done(err)
 }
 
 // send delivers e with up to Retries retries of transient failures, each

@@ -481,3 +481,33 @@ func BenchmarkForward(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(sink.conns.Load()), "conns")
 }
+
+// TestSubmit: the sink's answer reaches done; refusals at once are returned and done is not called.
+func TestSubmit(t *testing.T) {
+	if err := NewForwarder(nil, Options{}).Submit(testPublish(), func(error) { t.Error("done called") }); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("Submit without a sink = %v, want ErrNotReady", err)
+	}
+	s := newBlockingSender()
+	f := NewForwarder(s, Options{MaxInFlight: 1, Retries: -1})
+	done := make(chan error, 2)
+	if err := f.Submit(testPublish(), func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	waitStarted(t, s)
+	if err := f.Submit(testPublish(), func(error) { t.Error("done called") }); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Submit beyond MaxInFlight = %v, want ErrQueueFull", err)
+	}
+	close(s.release)
+	if err := <-done; err != nil {
+		t.Fatalf("done(%v), want nil after the sink accepted", err)
+	}
+	failing := NewForwarder(senderFunc(func(context.Context, cloudevents.Event) protocol.Result {
+		return httpResult(http.StatusServiceUnavailable)
+	}), Options{Retries: -1})
+	if err := failing.Submit(testPublish(), func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrSinkUnavailable) {
+		t.Fatalf("done(%v), want ErrSinkUnavailable", err)
+	}
+}
