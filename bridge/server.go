@@ -353,21 +353,14 @@ func (s *Server) finish(c *conn, abnormal bool) {
 	})
 }
 
-// emit sends a connection-related event, bounded by EventTimeout. The POST runs on a goroutine
-// of its own while the caller waits: the HTTP client's deep call stack would otherwise grow the
-// connection's goroutine stack, which then stays with every idle connection.
+// emit sends a connection-related event, bounded by EventTimeout.
 func (s *Server) emit(c *conn, p source.Publish) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ctx, cancel := context.WithTimeout(s.ctx, s.opts.EventTimeout)
-		defer cancel()
-		if err := s.opts.Forwarder.Forward(ctx, p); err != nil {
-			c.log.Warn("event not delivered", "type", p.Type, "subject", p.Channel, "err", err)
-			s.metrics.publish("event_lost")
-		}
-	}()
-	<-done
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.EventTimeout)
+	defer cancel()
+	if err := s.opts.Forwarder.Forward(ctx, p); err != nil {
+		c.log.Warn("event not delivered", "type", p.Type, "subject", p.Channel, "err", err)
+		s.metrics.publish("event_lost")
+	}
 }
 
 // publish resolves a publish packet into the event it stands for (SPEC §6).
