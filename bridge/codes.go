@@ -13,7 +13,6 @@ import (
 var (
 	errNotAuthorized      = errors.New("not authorized to publish for this device")
 	errCleanStartRequired = errors.New("clean session / clean start is required: this endpoint keeps no session state")
-	errQoSNotSupported    = errors.New("QoS 2 is not supported")
 )
 
 // pubackCode maps the outcome of a publish to its v5 PUBACK reason code (SPEC §6). It is the only

@@ -45,10 +45,3 @@ func (t *memTable) Lookup(app, device string) *conn {
 	defer t.mu.RUnlock()
 	return t.byDevice[deviceKey{app, device}]
 }
-
-// len reports the number of connected devices.
-func (t *memTable) len() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.byDevice)
-}
