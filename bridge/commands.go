@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -188,12 +189,12 @@ func (s *Server) deliver(ctx context.Context, cmd sink.Command) error {
 		return fmt.Errorf("device %q of %q: %w", cmd.Device, app.Name, sink.ErrUnknownTarget)
 	}
 	var targets []delivery
-	seen := map[*conn]bool{}
+	var seen []*conn // a handful at most: a slice beats a map on this per-command path
 	consider := func(c *conn, isSelf bool) {
-		if c == nil || seen[c] {
+		if c == nil || slices.Contains(seen, c) {
 			return
 		}
-		seen[c] = true
+		seen = append(seen, c)
 		if topic, qos, ok := c.cmds.route(reg, app.Name, dev, isSelf, cmd.Name); ok {
 			targets = append(targets, delivery{c: c, topic: topic, qos: qos})
 		}
