@@ -13,12 +13,9 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"go.opentelemetry.io/otel/trace"
 )
 
 func TestNewClientOverridesAndNamespace(t *testing.T) {
@@ -200,38 +197,6 @@ func TestNewClientErrors(t *testing.T) {
 			}
 			if tt.want != nil && !errors.Is(err, tt.want) {
 				t.Errorf("NewClient error = %v, want %v", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestNewClientTracing(t *testing.T) {
-	traceID := trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
-	parent := trace.ContextWithRemoteSpanContext(t.Context(), trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID:    traceID,
-		SpanID:     trace.SpanID{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
-		TraceFlags: trace.FlagsSampled,
-		Remote:     true,
-	}))
-	tests := []struct {
-		name    string
-		tracing bool
-		want    bool // traceparent of the caller's trace sent
-	}{
-		{"off by default", false, false},
-		{"on: traceparent propagated", true, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			sink := newTestSink(t, true, statuses(http.StatusAccepted))
-			f := NewForwarder(newTestClient(t, ClientOptions{Sink: sink.url, Tracing: tt.tracing}), Options{})
-			closeForwarder(t, f)
-			if err := f.Forward(parent, testPublish()); err != nil {
-				t.Fatalf("Forward: %v", err)
-			}
-			tp := sink.next(t).header.Get("Traceparent")
-			if got := strings.Contains(tp, traceID.String()); got != tt.want {
-				t.Errorf("traceparent = %q, want trace %s: %v", tp, traceID, tt.want)
 			}
 		})
 	}

@@ -32,9 +32,10 @@
 // Errors wrap both the sentinel and the sink's answer (a protocol.Result), so
 // callers can test the class with errors.Is and log the status.
 //
-// [NewClient] builds the production [Sender] on Knative's
-// knative.dev/eventing/pkg/adapter/v2 client (K_CE_OVERRIDES, Kn-Namespace,
-// K_CA_CERTS) with a connection pool sized for many concurrent publishes;
+// [NewClient] builds the production [Sender]: what Knative's adapter client
+// sends (binary content mode, K_CE_OVERRIDES, Kn-Namespace, K_CA_CERTS, the
+// OIDC token), written by the sender itself on a pool of persistent HTTP/1.1
+// connections, each used by one event at a time (BENCHMARKS.md explains why);
 // [NewConsoleSender] prints events as JSON lines for --dev.
 //
 // This package imports no other package of this module.

@@ -69,6 +69,9 @@ func classify(res protocol.Result) error {
 	if cloudevents.IsACK(res) {
 		return nil
 	}
+	if errors.Is(res, errUnencodable) {
+		return ErrSinkRejected
+	}
 	return ErrSinkUnavailable
 }
 
