@@ -126,6 +126,10 @@ func NewClient(o ClientOptions) (Sender, error) {
 			if !validExtensionName(name) {
 				return nil, fmt.Errorf("new sink client: K_CE_OVERRIDES: %q is not a CloudEvents extension name", name)
 			}
+			if coreAttribute(name) {
+				// sdk-go, and so Knative's adapter, refuses such an extension on every event.
+				return nil, fmt.Errorf("new sink client: K_CE_OVERRIDES: %q is a core attribute, not an extension", name)
+			}
 			overrides[name] = v
 		}
 	}
@@ -293,15 +297,13 @@ func (s *httpSender) CloseIdleConnections() {
 // start of its body. c is then released for reuse or discarded; on an error it is left to
 // the caller.
 func (s *httpSender) roundTrip(ctx context.Context, c *sinkConn, req []byte) (int, string, error) {
-	deadline, hasDeadline := ctx.Deadline()
+	deadline, _ := ctx.Deadline()
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return 0, "", err
 	}
 	stop := func() bool { return true }
-	if !hasDeadline && ctx.Done() != nil {
+	if ctx.Done() != nil {
 		// Cancellation interrupts the write or read; the connection is not reused then.
-		// With a deadline (the forwarder always sets one) the deadline bounds the wait
-		// instead, which saves a timer registration per event.
 		stop = context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
 	}
 	code, msg, keep, err := exchange(c, req)
@@ -426,6 +428,18 @@ func readResponse(br *bufio.Reader) (code int, msg string, keep bool, err error)
 	if keep {
 		n, err := io.CopyN(io.Discard, body, maxDrain+1)
 		keep = n <= maxDrain && errors.Is(err, io.EOF)
+	}
+	if keep && chunked {
+		// The chunked reader stops at the last chunk; the trailer section ends at an empty line.
+		for {
+			line, err := readLine(br)
+			if err != nil {
+				return code, msg, false, nil
+			}
+			if len(line) == 0 {
+				break
+			}
+		}
 	}
 	return code, msg, keep, nil
 }
@@ -595,20 +609,21 @@ func appendHeader(b []byte, name, value string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// appendValue appends v as net/http writes a header value: line breaks become spaces and
-// surrounding spaces and tabs are trimmed.
+// appendValue appends v as net/http writes a header value, without surrounding spaces and
+// tabs. A line break in v, which net/http refuses to send, is appended as a NUL so that
+// validHeaderValues refuses the request: it would otherwise end the header line.
 func appendValue(b []byte, v string) []byte {
 	i, j := 0, len(v)
-	for i < j && (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n') {
+	for i < j && (v[i] == ' ' || v[i] == '\t') {
 		i++
 	}
-	for j > i && (v[j-1] == ' ' || v[j-1] == '\t' || v[j-1] == '\r' || v[j-1] == '\n') {
+	for j > i && (v[j-1] == ' ' || v[j-1] == '\t') {
 		j--
 	}
 	for k := i; k < j; k++ {
 		c := v[k]
 		if c == '\r' || c == '\n' {
-			c = ' '
+			c = 0
 		}
 		b = append(b, c)
 	}
@@ -629,6 +644,15 @@ func validHeaderValues(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// coreAttribute tells whether name is a CloudEvents 1.0 context attribute or data.
+func coreAttribute(name string) bool {
+	switch name {
+	case "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema", "data", "data_base64":
+		return true
+	}
+	return false
 }
 
 // validExtensionName tells whether name is a CloudEvents attribute name: lower-case letters

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -203,8 +204,19 @@ func (b *bench) commands(ctx context.Context) (*scenarioResult, error) {
 		cpu = startCPU(t.Pid)
 		st = newCmdStats()
 		cur.Store(st)
+		var profWG sync.WaitGroup
+		if t.Pprof != "" && cfg.ProfileDir != "" {
+			secs := max(int((cfg.Duration-time.Second)/time.Second), 1)
+			profWG.Go(func() {
+				f := filepath.Join(cfg.ProfileDir, "commands.cpu.pprof")
+				if err := fetchProfile(ctx, t.Pprof, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), f); err != nil {
+					b.println("  cpu profile: %v", err)
+				}
+			})
+		}
 		ph = b.commandLoad(ctx, fmt.Sprintf("endpoint commands concurrency %d", cfg.CmdConcurrency), newCommandPoster(url, cfg.CmdConcurrency), devs, cfg.CmdConcurrency, 0, cfg.Duration, st, true)
 		ph.EndpointCPU = cpu.percent()
+		profWG.Wait()
 		ph.EndpointRSSMiB = float64(rssKiB(t.Pid)) / 1024
 		res.Phases = append(res.Phases, ph)
 		return nil
