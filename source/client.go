@@ -197,6 +197,15 @@ func dialer(u *url.URL, caCerts *string) func(context.Context) (net.Conn, error)
 // Send POSTs e and returns nil when the sink answered 2xx, a *cehttp.Result with the status
 // otherwise, or the transport error.
 func (s *httpSender) Send(ctx context.Context, e cloudevents.Event) protocol.Result {
+	return s.SendBefore(ctx, time.Time{}, e)
+}
+
+// SendBefore is Send bounded by deadline too (the zero time: ctx's deadline only). It spares
+// the Forwarder a context with a timer per event.
+func (s *httpSender) SendBefore(ctx context.Context, deadline time.Time, e cloudevents.Event) protocol.Result {
+	if d, ok := ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+		deadline = d
+	}
 	bp := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(bp)
 	req, err := s.appendRequest((*bp)[:0], &e)
@@ -205,11 +214,11 @@ func (s *httpSender) Send(ctx context.Context, e cloudevents.Event) protocol.Res
 		return fmt.Errorf("post event %s: %w", e.ID(), err)
 	}
 	for fresh := false; ; fresh = true {
-		c, err := s.conn(ctx, fresh)
+		c, err := s.conn(ctx, deadline, fresh)
 		if err != nil {
 			return fmt.Errorf("post event %s: connect to sink: %w", e.ID(), err)
 		}
-		code, msg, err := s.roundTrip(ctx, c, req)
+		code, msg, err := s.roundTrip(ctx, deadline, c, req)
 		if err != nil {
 			retry := c.reused && !fresh && staleConn(err)
 			s.discard(c)
@@ -234,9 +243,9 @@ func staleConn(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// conn returns an idle connection or a new one, waiting for one to be freed when
-// MaxConnsPerHost are open; fresh asks for a new one.
-func (s *httpSender) conn(ctx context.Context, fresh bool) (*sinkConn, error) {
+// conn returns an idle connection or a new one, waiting until deadline (if not zero) for one
+// to be freed when MaxConnsPerHost are open; fresh asks for a new one.
+func (s *httpSender) conn(ctx context.Context, deadline time.Time, fresh bool) (*sinkConn, error) {
 	for !fresh {
 		select {
 		case c := <-s.idle:
@@ -257,8 +266,27 @@ func (s *httpSender) conn(ctx context.Context, fresh bool) (*sinkConn, error) {
 	case c := <-reuse:
 		return c, nil
 	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	default:
+		var expired <-chan time.Time
+		if !deadline.IsZero() {
+			t := time.NewTimer(time.Until(deadline))
+			defer t.Stop()
+			expired = t.C
+		}
+		select {
+		case c := <-reuse:
+			return c, nil
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-expired:
+			return nil, fmt.Errorf("wait for a free connection: %w", context.DeadlineExceeded)
+		}
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
 	}
 	nc, err := s.dial(ctx)
 	if err != nil {
@@ -296,8 +324,7 @@ func (s *httpSender) CloseIdleConnections() {
 // roundTrip sends req on c within ctx and returns the sink's status and, for a refusal, the
 // start of its body. c is then released for reuse or discarded; on an error it is left to
 // the caller.
-func (s *httpSender) roundTrip(ctx context.Context, c *sinkConn, req []byte) (int, string, error) {
-	deadline, _ := ctx.Deadline()
+func (s *httpSender) roundTrip(ctx context.Context, deadline time.Time, c *sinkConn, req []byte) (int, string, error) {
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return 0, "", err
 	}
@@ -312,7 +339,7 @@ func (s *httpSender) roundTrip(ctx context.Context, c *sinkConn, req []byte) (in
 	}
 	switch {
 	case err != nil:
-		return 0, "", ctxErr(ctx, err)
+		return 0, "", ctxErr(ctx, deadline, err)
 	case keep:
 		s.release(c)
 	default:
@@ -497,13 +524,13 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
-// ctxErr prefers the context's error to the I/O error it caused; the connection's deadline
-// is the context's, and may pass a moment before the context notices.
-func ctxErr(ctx context.Context, err error) error {
+// ctxErr prefers the context's error to the I/O error it caused, and reports the passing of
+// the send's deadline (the connection's) as context.DeadlineExceeded.
+func ctxErr(ctx context.Context, deadline time.Time, err error) error {
 	if ce := ctx.Err(); ce != nil {
 		return fmt.Errorf("%w (%w)", ce, err)
 	}
-	if _, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+	if !deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 	}
 	return err

@@ -39,6 +39,9 @@ var (
 // StatusCode returns the HTTP status the sink answered, as carried by err or a
 // protocol.Result, and whether there was one.
 func StatusCode(err error) (int, bool) {
+	if err == nil {
+		return 0, false
+	}
 	// RetriesResult has no Unwrap; look inside it explicitly.
 	var rr *cehttp.RetriesResult
 	if cloudevents.ResultAs(err, &rr) && rr != nil {

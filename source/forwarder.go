@@ -20,6 +20,12 @@ type Sender interface {
 	Send(ctx context.Context, e cloudevents.Event) protocol.Result
 }
 
+// deadlineSender is a Sender that also takes a deadline, which spares the forwarder a context
+// with a timer per attempt; NewClient's Sender is one.
+type deadlineSender interface {
+	SendBefore(ctx context.Context, deadline time.Time, e cloudevents.Event) protocol.Result
+}
+
 // Defaults of Options.
 const (
 	DefaultInstance     = "drogue"              // SPEC §3 INSTANCE
@@ -394,10 +400,15 @@ func (f *Forwarder) send(ctx context.Context, e cloudevents.Event) error {
 }
 
 func (f *Forwarder) attempt(ctx context.Context, e cloudevents.Event) protocol.Result {
-	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
-	defer cancel()
 	start := time.Now()
-	res := f.sender.Send(ctx, e)
+	var res protocol.Result
+	if ds, ok := f.sender.(deadlineSender); ok {
+		res = ds.SendBefore(ctx, start.Add(f.opts.Timeout), e)
+	} else {
+		actx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+		res = f.sender.Send(actx, e)
+		cancel()
+	}
 	if f.latency != nil {
 		outcome := "accepted"
 		switch classify(res) {
