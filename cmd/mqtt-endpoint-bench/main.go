@@ -53,6 +53,7 @@ type config struct {
 	ConnRate   float64       // connects/s when opening the load connections
 	Keepalive  uint16
 	NoBaseline bool
+	Rounds     int // qos0: endpoint and baseline phases in turn, this many times each
 
 	// Commands.
 	CmdDevices     int
@@ -155,6 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.ConnRate, "connect-rate", 500, "connects/s when opening the load connections; 0 is unlimited")
 	ka := fs.Int("keepalive", 300, "MQTT keep-alive in seconds (PINGREQ is sent on idle connections)")
 	fs.BoolVar(&cfg.NoBaseline, "no-baseline", false, "skip the baselines")
+	fs.IntVar(&cfg.Rounds, "rounds", 1, "qos0: run the endpoint and baseline phases this many times in turn and judge the round with the median ratio")
 	fs.IntVar(&cfg.CmdDevices, "cmd-devices", 16, "devices subscribed for commands")
 	fs.IntVar(&cfg.CmdCount, "cmd-count", 0, "commands sent one at a time in the command latency phase; 0 sends them for -duration")
 	fs.IntVar(&cfg.CmdConcurrency, "cmd-concurrency", 16, "concurrent POSTs in the command throughput phase")
