@@ -43,6 +43,9 @@ const (
 	maxDrain = 4 << 10
 	// maxMessage bounds how much of a refusal's body is kept as its message.
 	maxMessage = 512
+	// maxPooledRequest bounds the request buffers kept for reuse, so that one large event
+	// does not hold its buffer for good.
+	maxPooledRequest = 64 << 10
 )
 
 // ClientOptions configures the Sender built by NewClient: the Knative source
@@ -207,9 +210,11 @@ func (s *httpSender) SendBefore(ctx context.Context, deadline time.Time, e cloud
 		deadline = d
 	}
 	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
 	req, err := s.appendRequest((*bp)[:0], &e)
-	*bp = req[:0]
+	if cap(req) <= maxPooledRequest {
+		*bp = req[:0]
+		defer s.bufs.Put(bp) // after the request was written
+	}
 	if err != nil {
 		return fmt.Errorf("post event %s: %w", e.ID(), err)
 	}
@@ -374,8 +379,11 @@ func readResponse(br *bufio.Reader) (code int, msg string, keep bool, err error)
 		length  int64
 		chunked bool
 	)
-	for {
+	for started := false; ; started = true {
 		if line, err = readLine(br); err != nil {
+			if started {
+				err = partial(err)
+			}
 			return 0, "", false, err
 		}
 		// "HTTP/1.1 202 Accepted"
@@ -394,7 +402,7 @@ func readResponse(br *bufio.Reader) (code int, msg string, keep bool, err error)
 		length, chunked = -1, false
 		for {
 			if line, err = readLine(br); err != nil {
-				return 0, "", false, err
+				return 0, "", false, partial(err)
 			}
 			if len(line) == 0 {
 				break
@@ -435,7 +443,10 @@ func readResponse(br *bufio.Reader) (code int, msg string, keep bool, err error)
 		}
 		// Other 1xx: interim, no body; the answer follows.
 	}
-	var body io.Reader
+	var (
+		body io.Reader
+		lr   *io.LimitedReader
+	)
 	switch {
 	case code == http.StatusNoContent || code == http.StatusNotModified:
 		return code, "", keep, nil
@@ -444,7 +455,8 @@ func readResponse(br *bufio.Reader) (code int, msg string, keep bool, err error)
 	case length == 0:
 		return code, "", keep, nil
 	case length > 0:
-		body = io.LimitReader(br, length)
+		lr = &io.LimitedReader{R: br, N: length}
+		body = lr
 	default:
 		body, keep = br, false // delimited by the end of the connection
 	}
@@ -454,7 +466,7 @@ func readResponse(br *bufio.Reader) (code int, msg string, keep bool, err error)
 	}
 	if keep {
 		n, err := io.CopyN(io.Discard, body, maxDrain+1)
-		keep = n <= maxDrain && errors.Is(err, io.EOF)
+		keep = n <= maxDrain && errors.Is(err, io.EOF) && (lr == nil || lr.N == 0) // not cut short
 	}
 	if keep && chunked {
 		// The chunked reader stops at the last chunk; the trailer section ends at an empty line.
@@ -469,6 +481,16 @@ func readResponse(br *bufio.Reader) (code int, msg string, keep bool, err error)
 		}
 	}
 	return code, msg, keep, nil
+}
+
+// partial returns err, which ended a response after some of it arrived, so that staleConn
+// does not take it for a stale connection: the server read the request, and sending it again
+// would duplicate the event.
+func partial(err error) error {
+	if staleConn(err) {
+		return fmt.Errorf("%w (%v)", io.ErrUnexpectedEOF, err)
+	}
+	return err
 }
 
 // readLine returns the next line of br without its line break; the slice is valid until
@@ -486,6 +508,9 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			return nil, fmt.Errorf("%w: a header line longer than 64 KiB", errMalformed)
+		}
+		if len(line) > 0 {
+			return nil, partial(err)
 		}
 		return nil, err
 	}

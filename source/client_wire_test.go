@@ -581,6 +581,43 @@ func TestClientWireServerClosedIdleConnection(t *testing.T) {
 	}
 }
 
+func TestClientWireNoRetryAfterPartialResponse(t *testing.T) {
+	// A connection that ends within a response is not a stale one: the server read the
+	// request, so sending it again would duplicate the event.
+	tests := []struct {
+		name    string
+		partial string // what the server writes to the second request before closing
+	}{
+		{"within the status line", "HTTP/1.1 20"},
+		{"after the status line", "HTTP/1.1 202 Accepted\r\n"},
+		{"within the headers", "HTTP/1.1 202 Accepted\r\nContent-Le"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := newRawSink(t, func(c net.Conn, r rawRequest) bool {
+				if r.req.Header.Get("Ce-Id") == "ev-0" {
+					_, err := io.WriteString(c, rawAccepted)
+					return err == nil
+				}
+				_, _ = io.WriteString(c, tt.partial)
+				return false
+			})
+			s := newTestClient(t, ClientOptions{Sink: sink.url})
+			closeIdleAtEnd(t, s)
+			sendN(t, s, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			res := s.Send(ctx, wireEvent(t, "ev-1"))
+			if got := classify(res); got != ErrSinkUnavailable {
+				t.Errorf("Send cut off within its response = %v, classified %v; want %v", res, got, ErrSinkUnavailable)
+			}
+			if got := sink.requests.Load(); got != 2 {
+				t.Errorf("server read %d requests, want 2 (the cut-off one must not be sent again)", got)
+			}
+		})
+	}
+}
+
 func TestClientWireRefusals(t *testing.T) {
 	tests := []struct {
 		name     string
