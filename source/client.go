@@ -70,7 +70,8 @@ type ClientOptions struct {
 
 // httpSender POSTs events in binary content mode on persistent HTTP/1.1 connections, each
 // used by one Send at a time from request to response: no goroutine per connection or per
-// event, and one write and (usually) one read system call per event.
+// event, one write system call per event and one or two reads (Go tries a read before it
+// waits for the answer).
 type httpSender struct {
 	head      []byte            // request line, Host, User-Agent and Kn-Namespace, CRLF-terminated
 	overrides map[string]string // K_CE_OVERRIDES extensions, set last
@@ -140,8 +141,12 @@ func NewClient(o ClientOptions) (Sender, error) {
 	if n <= 0 {
 		n = DefaultMaxConnsPerHost
 	}
+	head := requestHead(u, o.Namespace)
+	if !validHeaderValues(head) {
+		return nil, fmt.Errorf("new sink client: NAMESPACE %q: a control character", o.Namespace)
+	}
 	s := &httpSender{
-		head:      requestHead(u, o.Namespace),
+		head:      head,
 		overrides: overrides,
 		dial:      dialer(u, o.CACerts),
 		slots:     make(chan struct{}, n),

@@ -188,6 +188,8 @@ func TestNewClientErrors(t *testing.T) {
 		{"not http", ClientOptions{Sink: "ftp://broker"}, nil},
 		{"no host", ClientOptions{Sink: "http:///path"}, nil},
 		{"bad K_CE_OVERRIDES", ClientOptions{Sink: "http://broker", CEOverrides: "{"}, nil},
+		{"line break in NAMESPACE", ClientOptions{Sink: "http://broker", Namespace: "iot\r\nX-Injected: 1"}, nil},
+		{"user information in the sink", ClientOptions{Sink: "http://user:pw@broker"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
