@@ -1,9 +1,12 @@
 package tests
 
 import (
+	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/eclipse/paho.golang/paho"
 )
 
@@ -85,6 +89,44 @@ func TestOIDCToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the renewed token", func() bool { return publish() == "Bearer second-token-longer" })
+}
+
+func TestHTTPSSink(t *testing.T) {
+	// A Broker with transport encryption: its CA comes in K_CA_CERTS (SinkBinding).
+	s := &sink{events: make(chan cloudevents.Event, 100)}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	tests := []struct {
+		name   string
+		env    map[string]string
+		wantOK bool
+	}{
+		{"K_CA_CERTS trusts the sink", map[string]string{"K_CA_CERTS": caPEM}, true},
+		{"no K_CA_CERTS: unknown authority, 0x89", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := startEndpoint(t, endpointConfig{Registry: testRegistry(t), Sink: s.URL, Env: tt.env})
+			c := connectV5(t, ep.MQTT, "device1@app1", "secret1")
+			res, err := c.publish(t, "t", 1, `{"over":"tls"}`, nil)
+			if !tt.wantOK {
+				if err == nil || res == nil || res.ReasonCode != 0x89 {
+					t.Fatalf("sink not trusted: want PUBACK 0x89, got %+v, %v", res, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+			if ev := s.nextData(t); string(ev.Data()) != `{"over":"tls"}` {
+				t.Fatalf("event over https: %s", ev)
+			}
+		})
+	}
 }
 
 func TestMetricsAfterTraffic(t *testing.T) {
