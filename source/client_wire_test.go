@@ -703,14 +703,7 @@ func TestClientWireContext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// The first request is never answered; later ones are.
-			sink := newRawSink(t, func(c net.Conn, r rawRequest) bool {
-				if r.n == 0 {
-					<-r.done
-					return false
-				}
-				_, err := io.WriteString(c, rawAccepted)
-				return err == nil
-			})
+			sink := newRawSink(t, stuckFirst)
 			// One connection: the next Send succeeds only if the stuck one was given up.
 			s := newTestClient(t, ClientOptions{Sink: sink.url, MaxConnsPerHost: 1})
 			closeIdleAtEnd(t, s)
@@ -734,15 +727,18 @@ func TestClientWireContext(t *testing.T) {
 	}
 }
 
+// stuckFirst never answers a raw sink's first request (until the test ends) and accepts the others.
+func stuckFirst(c net.Conn, r rawRequest) bool {
+	if r.n == 0 {
+		<-r.done
+		return false
+	}
+	_, err := io.WriteString(c, rawAccepted)
+	return err == nil
+}
+
 func TestClientWirePoolWaitHonorsContext(t *testing.T) {
-	sink := newRawSink(t, func(c net.Conn, r rawRequest) bool {
-		if r.n == 0 {
-			<-r.done
-			return false
-		}
-		_, err := io.WriteString(c, rawAccepted)
-		return err == nil
-	})
+	sink := newRawSink(t, stuckFirst)
 	s := newTestClient(t, ClientOptions{Sink: sink.url, MaxConnsPerHost: 1})
 	closeIdleAtEnd(t, s)
 

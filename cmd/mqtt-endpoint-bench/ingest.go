@@ -350,6 +350,17 @@ func (b *bench) ingestPhase(ctx context.Context, t *target, clients []*client, d
 	return ph
 }
 
+// connectAll connects every device of an ingest scenario at -connect-rate; on failure the
+// connections made are closed.
+func (b *bench) connectAll(ctx context.Context, t *target, devs []device) ([]*client, error) {
+	clients, cst := b.connect(ctx, t, devs, b.cfg.ConnRate, 64, nil)
+	if cst.Connected < len(devs) {
+		b.closeAll(clients, true)
+		return nil, fmt.Errorf("only %d of %d devices connected: %v", cst.Connected, len(devs), cst.Errors)
+	}
+	return clients, nil
+}
+
 // sameLoad is the baseline of an ingest phase: the same number of events (-m) or the same duration.
 func (b *bench) sameLoad() baselineSpec {
 	if b.cfg.M > 0 {
@@ -380,11 +391,11 @@ func (b *bench) qos0(ctx context.Context) (*scenarioResult, error) {
 		var ep phaseResult
 		err := b.withEndpoint(ctx, cfg.N, 0, func(t *target) error {
 			devs = t.Devices
-			clients, cst := b.connect(ctx, t, devs, cfg.ConnRate, 64, nil)
-			defer b.closeAll(clients, true)
-			if cst.Connected < len(devs) {
-				return fmt.Errorf("only %d of %d devices connected: %v", cst.Connected, len(devs), cst.Errors)
+			clients, err := b.connectAll(ctx, t, devs)
+			if err != nil {
+				return err
 			}
+			defer b.closeAll(clients, true)
 			ep = b.ingestPhase(ctx, t, clients, devs, "endpoint QoS 0"+suffix, pubSpec{qos: 0, window: cfg.Window0, count: cfg.M}, profile)
 			return nil
 		})
@@ -444,11 +455,11 @@ func (b *bench) qos1(ctx context.Context) (*scenarioResult, error) {
 	rate := cfg.Rate
 	err := b.withEndpoint(ctx, cfg.N, 0, func(t *target) error {
 		devs = t.Devices
-		clients, cst := b.connect(ctx, t, devs, cfg.ConnRate, 64, nil)
-		defer b.closeAll(clients, true)
-		if cst.Connected < len(devs) {
-			return fmt.Errorf("only %d of %d devices connected: %v", cst.Connected, len(devs), cst.Errors)
+		clients, err := b.connectAll(ctx, t, devs)
+		if err != nil {
+			return err
 		}
+		defer b.closeAll(clients, true)
 		if c := clients[0]; c != nil && c.Connack.ReceiveMaximum > 0 && int(c.Connack.ReceiveMaximum) < cfg.W {
 			res.Notes = append(res.Notes, fmt.Sprintf("the endpoint's Receive Maximum is %d, below -w %d: the client exceeds it", c.Connack.ReceiveMaximum, cfg.W))
 		}
