@@ -151,6 +151,12 @@ func (b *bench) connectionPhases(ctx context.Context, t *target, who string, dev
 	time.Sleep(3 * time.Second)
 	rss1 := rssKiB(t.Pid)
 	ph.EndpointRSSMiB = float64(rss1) / 1024
+	if t.Pprof != "" && cfg.ProfileDir != "" {
+		// After the RSS was read: gc=1 collects first, so the profile shows what stays.
+		if err := fetchProfile(ctx, t.Pprof, "/debug/pprof/heap?gc=1", filepath.Join(cfg.ProfileDir, "idle.heap.pprof")); err != nil {
+			b.println("  heap profile: %v", err)
+		}
+	}
 	perConn := 0.0
 	if cst.Connected > 0 {
 		perConn = float64(rss1-rss0) * 1024 / float64(cst.Connected)
