@@ -114,8 +114,10 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request, cmd Command) {
 // body, so that a Broker never takes it for a reply event (reference/knative.md §4.3).
 func (h *handler) answer(w http.ResponseWriter, r *http.Request, cmd Command, err error) {
 	code := status(err)
-	h.opts.Logger.Debug("command", "app", cmd.Application, "device", cmd.Device, "command", cmd.Name,
-		"status", code, "err", err, "remote", r.RemoteAddr)
+	if h.opts.Logger.Enabled(r.Context(), slog.LevelDebug) { // spares the arguments' allocations
+		h.opts.Logger.Debug("command", "app", cmd.Application, "device", cmd.Device, "command", cmd.Name,
+			"status", code, "err", err, "remote", r.RemoteAddr)
+	}
 	if err == nil {
 		w.WriteHeader(code)
 		return
@@ -135,11 +137,12 @@ func commandFromEvent(ev *cloudevents.Event) (Command, error) {
 		return Command{}, badRequest("type %q is not %s", ev.Type(), TypeCommand)
 	}
 	cmd := Command{Name: ev.Subject(), ContentType: ev.DataContentType(), Payload: ev.Data()}
+	ext := ev.Extensions() // a copy: taken once
 	var err error
-	if cmd.Application, err = stringExtension(ev, "application"); err != nil {
+	if cmd.Application, err = stringExtension(ext, "application"); err != nil {
 		return cmd, err
 	}
-	if cmd.Device, err = stringExtension(ev, "device"); err != nil {
+	if cmd.Device, err = stringExtension(ext, "device"); err != nil {
 		return cmd, err
 	}
 	if cmd.Name == "" {
@@ -148,7 +151,7 @@ func commandFromEvent(ev *cloudevents.Event) (Command, error) {
 	if err := validName(cmd.Name); err != nil {
 		return cmd, err
 	}
-	if v, ok := ev.Extensions()["expirytime"]; ok {
+	if v, ok := ext["expirytime"]; ok {
 		t, err := types.ToTime(v)
 		if err != nil {
 			return cmd, badRequest("extension expirytime: %v", err)
@@ -158,8 +161,8 @@ func commandFromEvent(ev *cloudevents.Event) (Command, error) {
 	return cmd, nil
 }
 
-func stringExtension(ev *cloudevents.Event, name string) (string, error) {
-	v, ok := ev.Extensions()[name]
+func stringExtension(ext map[string]any, name string) (string, error) {
+	v, ok := ext[name]
 	if !ok {
 		return "", badRequest("extension %s is required", name)
 	}

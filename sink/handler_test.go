@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -428,5 +430,31 @@ func TestHandlerAckTimeout(t *testing.T) {
 				t.Errorf("Deliver had %v left, want about %v", left, tt.want)
 			}
 		})
+	}
+}
+
+// nopDeliverer accepts every command.
+type nopDeliverer struct{}
+
+func (nopDeliverer) Deliver(context.Context, Command) error { return nil }
+
+// BenchmarkBinaryCommand is the sink's own work per binary-mode command: parsing and
+// validating the CloudEvent and answering 202, without the network and the device.
+func BenchmarkBinaryCommand(b *testing.B) {
+	h := Routes(nopDeliverer{}, Options{Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	body := []byte(`{"temperature":21.5}`)
+	header := http.Header{"Content-Type": {"application/json"}}
+	for k, v := range validAttrs {
+		header.Set("Ce-"+k, v)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		r.Header = header.Clone()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusAccepted {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
 	}
 }
