@@ -2,7 +2,6 @@ package source
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -47,21 +46,4 @@ func (t *tokenFile) get(now time.Time) string {
 	}
 	t.token, t.stamp = strings.TrimSpace(string(b)), stamp
 	return t.token
-}
-
-// bearerTransport sends the token of a tokenFile, when there is one, as an Authorization header.
-type bearerTransport struct {
-	rt    http.RoundTripper
-	token *tokenFile
-}
-
-// RoundTrip implements http.RoundTripper.
-func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	tok := b.token.get(time.Now())
-	if tok == "" {
-		return b.rt.RoundTrip(r)
-	}
-	r = r.Clone(r.Context()) // a RoundTripper must not modify the caller's request
-	r.Header.Set("Authorization", "Bearer "+tok)
-	return b.rt.RoundTrip(r)
 }

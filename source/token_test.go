@@ -1,8 +1,6 @@
 package source
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,32 +33,5 @@ func TestTokenFile(t *testing.T) {
 		if got := tf.get(now); got != st.want {
 			t.Fatalf("%s: token %q, want %q", st.name, got, st.want)
 		}
-	}
-}
-
-func TestBearerTransport(t *testing.T) {
-	var got []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = append(got, r.Header.Get("Authorization"))
-	}))
-	defer srv.Close()
-	path := filepath.Join(t.TempDir(), "token")
-	c := http.Client{Transport: bearerTransport{rt: http.DefaultTransport, token: &tokenFile{path: path}}}
-	req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
-	if _, err := c.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("abc"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c.Transport.(bearerTransport).token.checked = time.Time{} // look at the file now
-	if _, err := c.Do(req); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0] != "" || got[1] != "Bearer abc" {
-		t.Fatalf("Authorization headers %q", got)
-	}
-	if req.Header.Get("Authorization") != "" {
-		t.Fatal("the caller's request was modified")
 	}
 }
