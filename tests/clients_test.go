@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -172,9 +171,4 @@ func (c *v3client) waitLost(t testing.TB) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server did not close the v3.1.1 connection within 10s")
 	}
-}
-
-// isTimeout tells a publish that got no answer apart from one that was refused.
-func isTimeout(err error) bool {
-	return err != nil && (errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "within"))
 }

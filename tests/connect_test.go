@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -266,16 +265,4 @@ func TestRegistryReloadKeepsConnections(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("last good registry not kept: %v", err)
 	}
-}
-
-// logRecords returns the endpoint's JSON log lines with msg.
-func logRecords(ep *endpoint, msg string) []map[string]any {
-	var out []map[string]any
-	for _, line := range strings.Split(ep.Logs(), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
 }

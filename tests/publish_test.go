@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -679,16 +678,6 @@ func TestSysTopicRefused(t *testing.T) {
 		t.Fatalf("$SYS publish: PUBACK id %d rc 0x%02x, want 0x87", id, rc)
 	}
 	s.none(t, typeEvent, 200*time.Millisecond)
-}
-
-// decodeJSON is a helper for event payloads.
-func decodeJSON(t testing.TB, b []byte) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("payload %q: %v", b, err)
-	}
-	return m
 }
 
 // TestEventOrder: a consumer sees connected, the device's events, then disconnected, even when

@@ -276,16 +276,6 @@ func (c *client) disconnectAndClose() {
 	c.close()
 }
 
-// closed reports whether the reader stopped, and why.
-func (c *client) closed() (bool, error) {
-	select {
-	case <-c.done:
-		return true, c.err
-	default:
-		return false, nil
-	}
-}
-
 // wsReader reads the binary messages of a WebSocket as one stream.
 type wsReader struct {
 	ws  *websocket.Conn
